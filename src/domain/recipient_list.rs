@@ -1,0 +1,828 @@
+//! Recipient lists.
+//!
+//! Clients send recipients the way people type them into a To: field
+//! (`"Smith, Jane" <jane@x.com>, k@y.org`) or as a JSON array of such strings.
+//! Splitting on commas by hand gets quoted names and groups wrong, so the text
+//! goes through a real RFC 5322 address-list parser (`mailparse`), and every
+//! address is then checked on its own (`email_address`) because `mailparse`
+//! only insists on an '@'. The result is de-duplicated and capped so one
+//! request cannot turn into thousands of deliveries.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use email_address::{EmailAddress, Options};
+use mailparse::{MailAddr, MailParseError, SingleInfo};
+use serde::Serialize;
+
+use super::echo;
+
+/// One recipient: an address that passed validation, plus an optional display name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Recipient {
+    /// The address exactly as given (case preserved: local parts may be case-sensitive).
+    pub email: String,
+    /// Trimmed display name; `None` when absent or blank.
+    pub name: Option<String>,
+}
+
+impl fmt::Display for Recipient {
+    /// Renders the recipient in To:-field syntax that [`RecipientList::parse`]
+    /// reads back to the same value: `addr`, `Name <addr>` or `"Quoted, Name" <addr>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.name {
+            None if self.email.starts_with('"') => {
+                // mailparse reads a leading quote as a display name, so a
+                // quoted local part only survives inside angle brackets.
+                write!(f, "<{}>", self.email)
+            }
+            None => f.write_str(&self.email),
+            Some(name) if name.chars().all(is_bare_name_char) => {
+                write!(f, "{name} <{}>", self.email)
+            }
+            Some(name) => {
+                let escaped = name.replace('\\', "\\\\").replace('"', "\\\"");
+                write!(f, "\"{escaped}\" <{}>", self.email)
+            }
+        }
+    }
+}
+
+/// Characters a display name may contain without quoting: RFC 5322 `atext`
+/// plus the space between words. Anything else is quoted, which is always safe.
+fn is_bare_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == ' ' || "!#$%&'*+-/=?^_`{|}~".contains(c)
+}
+
+/// A parsed, de-duplicated list of at most [`RecipientList::MAX_RECIPIENTS`] recipients.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Default)]
+#[serde(transparent)]
+pub struct RecipientList(Vec<Recipient>);
+
+impl RecipientList {
+    /// Most unique recipients one list may hold.
+    pub const MAX_RECIPIENTS: usize = 500;
+
+    /// Longest accepted address, in bytes: the RFC 5321 path limit (256) minus the angle brackets.
+    pub const MAX_ADDRESS_LEN: usize = 254;
+
+    /// Parses an RFC 5322 address list such as `"Smith, Jane" <jane@x.com>, k@y.org`.
+    ///
+    /// Groups (`Team: a@x.com, b@y.com;`) are flattened into their members,
+    /// addresses are de-duplicated case-insensitively keeping the first
+    /// occurrence, and blank input gives an empty list, leaving it to the
+    /// caller to decide whether "no recipients" is acceptable.
+    pub fn parse(raw: &str) -> Result<RecipientList, InvalidRecipients> {
+        Self::parse_sources([raw])
+    }
+
+    /// Parses each item (e.g. of a JSON array) as an address list and
+    /// concatenates them, with the same de-duplication and limits as [`RecipientList::parse`].
+    pub fn parse_each(items: &[impl AsRef<str>]) -> Result<RecipientList, InvalidRecipients> {
+        Self::parse_sources(items.iter().map(AsRef::as_ref))
+    }
+
+    /// Wraps recipients loaded from the database, which were parsed before
+    /// being stored, without checking them again.
+    pub fn from_stored(recipients: Vec<Recipient>) -> RecipientList {
+        RecipientList(recipients)
+    }
+
+    /// The recipients in order.
+    pub fn as_slice(&self) -> &[Recipient] {
+        &self.0
+    }
+
+    /// Number of recipients.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the list has no recipients.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Iterates over the recipients in order.
+    pub fn iter(&self) -> std::slice::Iter<'_, Recipient> {
+        self.0.iter()
+    }
+
+    /// The one place the rules live, so single-string and array input cannot drift apart.
+    fn parse_sources<'a>(
+        sources: impl IntoIterator<Item = &'a str>,
+    ) -> Result<RecipientList, InvalidRecipients> {
+        let mut seen = HashSet::new();
+        let mut recipients = Vec::new();
+        for raw in sources {
+            for recipient in parse_one_source(raw)? {
+                // Lower-casing the whole address is stricter than SMTP (local
+                // parts may be case-sensitive) but matches what users mean by
+                // "the same address" and never causes a missed duplicate.
+                if seen.insert(recipient.email.to_lowercase()) {
+                    recipients.push(recipient);
+                }
+            }
+        }
+        if recipients.len() > Self::MAX_RECIPIENTS {
+            return Err(InvalidRecipients::TooMany {
+                count: recipients.len(),
+                max: Self::MAX_RECIPIENTS,
+            });
+        }
+        Ok(RecipientList(recipients))
+    }
+}
+
+impl fmt::Display for RecipientList {
+    /// Renders the list as a To: field (recipients joined by ", ") that parses back to this list.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, recipient) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{recipient}")?;
+        }
+        Ok(())
+    }
+}
+
+impl<'a> IntoIterator for &'a RecipientList {
+    type Item = &'a Recipient;
+    type IntoIter = std::slice::Iter<'a, Recipient>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+/// Why recipient input was rejected; messages are meant for the API client.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidRecipients {
+    /// One entry is not a usable email address.
+    #[error("invalid recipient address {}: {reason}", echo(.address))]
+    InvalidAddress {
+        /// The offending address (or entry, when no address could be extracted from it).
+        address: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A display name contains a line break or other control character, which
+    /// could inject headers when the name is written into the message.
+    #[error(
+        "display name for recipient {} must not contain line breaks or other control characters",
+        echo(.address)
+    )]
+    ControlCharacterInName {
+        /// The address the name belongs to.
+        address: String,
+    },
+    /// More unique addresses than one list may hold.
+    #[error("too many recipients: {count} unique addresses given; the maximum is {max}")]
+    TooMany {
+        /// Number of unique addresses received.
+        count: usize,
+        /// The limit, [`RecipientList::MAX_RECIPIENTS`].
+        max: usize,
+    },
+    /// The text is not an address list at all (unbalanced quotes, stray separators, ...).
+    #[error("could not read recipient list: {reason}")]
+    Malformed {
+        /// What is wrong, including an excerpt of the input.
+        reason: String,
+    },
+}
+
+/// Parses one address list and validates each address, without de-duplication.
+fn parse_one_source(raw: &str) -> Result<Vec<Recipient>, InvalidRecipients> {
+    let parsed = mailparse::addrparse(raw).map_err(|err| describe_mailparse_error(raw, &err))?;
+    parsed
+        .iter()
+        .flat_map(|entry| match entry {
+            MailAddr::Single(single) => std::slice::from_ref(single),
+            MailAddr::Group(group) => group.addrs.as_slice(),
+        })
+        .map(|single| validate(raw, single))
+        .collect()
+}
+
+/// Turns one mailbox from `mailparse` into a [`Recipient`], applying the
+/// checks `mailparse` leaves out.
+fn validate(raw: &str, single: &SingleInfo) -> Result<Recipient, InvalidRecipients> {
+    // Lenient on `< a@x.com >`: spaces inside the brackets are never part of the address.
+    let email = single.addr.trim();
+    if email.starts_with(',') {
+        // mailparse glues the second comma of ",," onto the next address
+        // instead of reporting an empty entry.
+        return Err(empty_entry(raw));
+    }
+    let invalid = |reason: String| InvalidRecipients::InvalidAddress {
+        address: email.to_owned(),
+        reason,
+    };
+    if email.len() > RecipientList::MAX_ADDRESS_LEN {
+        return Err(invalid(format!(
+            "it is {} bytes long; the maximum is {}",
+            email.len(),
+            RecipientList::MAX_ADDRESS_LEN
+        )));
+    }
+    // Same rules as `EmailAddress::is_valid`, but keeping the error for the
+    // message, and refusing "Name <addr>" forms: by now this must be a bare address.
+    EmailAddress::parse_with_options(email, Options::default().without_display_text())
+        .map_err(|err| invalid(describe_address_error(&err)))?;
+
+    let name = single
+        .display_name
+        .as_deref()
+        .map(str::trim)
+        .filter(|name| !name.is_empty());
+    if name.is_some_and(|name| name.chars().any(|c| c.is_control() && c != '\t')) {
+        return Err(InvalidRecipients::ControlCharacterInName {
+            address: email.to_owned(),
+        });
+    }
+    Ok(Recipient {
+        email: email.to_owned(),
+        name: name.map(str::to_owned),
+    })
+}
+
+/// Rewords `email_address`'s terse errors for people typing addresses.
+fn describe_address_error(err: &email_address::Error) -> String {
+    use email_address::Error as E;
+    let reason = match err {
+        E::MissingSeparator => "missing '@'",
+        E::InvalidCharacter => "contains a character that is not allowed there, or a misplaced '.'",
+        E::LocalPartEmpty => "nothing before the '@'",
+        E::LocalPartTooLong => "the part before the '@' is longer than 64 bytes",
+        E::DomainEmpty => "nothing after the '@'",
+        E::SubDomainEmpty => "the domain has an empty part (a leading, trailing or doubled '.')",
+        E::SubDomainTooLong => "a part of the domain is longer than 63 bytes",
+        E::UnbalancedQuotes => "unbalanced quotes before the '@'",
+        // The library's own wording is clear enough for the rare remaining cases.
+        other => return other.to_string().trim_end_matches('.').to_owned(),
+    };
+    reason.to_owned()
+}
+
+/// Explains a `mailparse` failure, naming the bad entry when it can be found.
+fn describe_mailparse_error(raw: &str, err: &MailParseError) -> InvalidRecipients {
+    let MailParseError::Generic(message) = err else {
+        return malformed(&err.to_string(), raw);
+    };
+    // mailparse's messages are fixed strings; anything unrecognised (say,
+    // after an upgrade) is passed through rather than hidden.
+    let reason = match *message {
+        "Invalid address found: must contain a '@' symbol" => {
+            return entry_without_at(raw)
+                .unwrap_or_else(|| malformed("an entry is empty or has no '@'", raw));
+        }
+        "Unexpected group terminator found in initial list" => {
+            "';' outside a group (separate addresses with ',')"
+        }
+        "Found unterminated group address" => {
+            "a group (\"Team: a@x.com, b@y.com;\") is missing its closing ';'"
+        }
+        "Found unexpected nested group" => "groups cannot be nested",
+        "Address string unexpectedly terminated" => {
+            "the input ends inside a quoted name, comment or <address>; \
+             check for an unclosed '\"', '(' or '<' (a quoted local part must be written inside <...>)"
+        }
+        "Unexpected char found after bracketed address" => {
+            "unexpected text after '>' (separate addresses with ',')"
+        }
+        other => other,
+    };
+    malformed(reason, raw)
+}
+
+fn malformed(reason: &str, raw: &str) -> InvalidRecipients {
+    InvalidRecipients::Malformed {
+        reason: format!("{reason}, in {}", echo(raw)),
+    }
+}
+
+fn empty_entry(raw: &str) -> InvalidRecipients {
+    malformed("empty entry (two commas in a row, or a leading comma)", raw)
+}
+
+/// mailparse reports a missing '@' without saying where; a rough split is
+/// good enough to point at the entry, since it only shapes the error message.
+fn entry_without_at(raw: &str) -> Option<InvalidRecipients> {
+    let entries = rough_entries(raw);
+    if let Some(entry) = entries.iter().find(|e| !e.is_empty() && !e.contains('@')) {
+        return Some(InvalidRecipients::InvalidAddress {
+            address: (*entry).to_owned(),
+            reason: "missing '@'".to_owned(),
+        });
+    }
+    entries
+        .iter()
+        .any(|e| e.is_empty())
+        .then(|| empty_entry(raw))
+}
+
+/// Splits on ',' and ';' outside quotes, comments and angle brackets, and
+/// drops group labels (`Team:`), yielding trimmed entries.
+fn rough_entries(raw: &str) -> Vec<&str> {
+    let mut entries = Vec::new();
+    let mut start = 0;
+    let (mut in_quotes, mut in_comment, mut in_angle, mut escaped) = (false, false, false, false);
+    for (i, c) in raw.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        let plain = !in_quotes && !in_comment && !in_angle;
+        match c {
+            '\\' if in_quotes || in_comment => escaped = true,
+            '"' if !in_comment && !in_angle => in_quotes = !in_quotes,
+            '(' if plain => in_comment = true,
+            ')' if in_comment => in_comment = false,
+            '<' if plain => in_angle = true,
+            '>' if in_angle => in_angle = false,
+            ':' if plain && !raw[start..i].contains('@') => start = i + 1,
+            ',' | ';' if plain => {
+                entries.push(raw[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    entries.push(raw[start..].trim());
+    entries
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn emails(list: &RecipientList) -> Vec<&str> {
+        list.iter().map(|r| r.email.as_str()).collect()
+    }
+
+    fn recipient(email: &str, name: Option<&str>) -> Recipient {
+        Recipient {
+            email: email.to_owned(),
+            name: name.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn plugin_input_without_spaces_is_two_recipients() {
+        let list = RecipientList::parse("a1@example.com,a2@example.com").unwrap();
+        assert_eq!(emails(&list), ["a1@example.com", "a2@example.com"]);
+    }
+
+    #[test]
+    fn quoted_display_name_may_contain_a_comma() {
+        let list = RecipientList::parse(r#""Smith, Jane" <jane@x.com>, k@y.org"#).unwrap();
+        assert_eq!(
+            list.as_slice(),
+            [
+                recipient("jane@x.com", Some("Smith, Jane")),
+                recipient("k@y.org", None)
+            ]
+        );
+    }
+
+    #[test]
+    fn unquoted_display_name_and_bare_angle_address() {
+        let list = RecipientList::parse("Jane Smith <jane@x.com>, <k@y.org>").unwrap();
+        assert_eq!(
+            list.as_slice(),
+            [
+                recipient("jane@x.com", Some("Jane Smith")),
+                recipient("k@y.org", None)
+            ]
+        );
+    }
+
+    #[test]
+    fn display_names_are_trimmed_and_blank_becomes_none() {
+        let list =
+            RecipientList::parse(r#""  Jane  " <a@x.com>, "" <b@x.com>, "   " <c@x.com>"#).unwrap();
+        assert_eq!(
+            list.as_slice(),
+            [
+                recipient("a@x.com", Some("Jane")),
+                recipient("b@x.com", None),
+                recipient("c@x.com", None)
+            ]
+        );
+    }
+
+    #[test]
+    fn groups_are_flattened() {
+        let list = RecipientList::parse("Team: a@x.com, Bob <b@y.com>; c@z.com").unwrap();
+        assert_eq!(
+            list.as_slice(),
+            [
+                recipient("a@x.com", None),
+                recipient("b@y.com", Some("Bob")),
+                recipient("c@z.com", None)
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_group_gives_no_recipients() {
+        assert!(
+            RecipientList::parse("undisclosed-recipients:;")
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn dedupe_is_case_insensitive_keeps_first_and_order() {
+        let list =
+            RecipientList::parse("First <B@x.com>, a@x.com, Second <b@X.COM>, c@x.com, A@X.com")
+                .unwrap();
+        assert_eq!(
+            list.as_slice(),
+            [
+                recipient("B@x.com", Some("First")),
+                recipient("a@x.com", None),
+                recipient("c@x.com", None)
+            ]
+        );
+    }
+
+    #[test]
+    fn blank_input_is_an_empty_list() {
+        for raw in ["", "   ", "\t\r\n "] {
+            assert_eq!(RecipientList::parse(raw).unwrap(), RecipientList::default());
+        }
+    }
+
+    #[test]
+    fn separators_and_whitespace_are_tolerated() {
+        for raw in [
+            "a@x.com,",
+            "a@x.com, ",
+            " a@x.com ,b@y.com ",
+            "a@x.com;b@y.com",
+            "a@x.com,\r\n\tb@y.com",
+            "< a@x.com >, b@y.com (a comment)",
+        ] {
+            let list = RecipientList::parse(raw).unwrap();
+            assert!(
+                matches!(emails(&list)[..], ["a@x.com"] | ["a@x.com", "b@y.com"]),
+                "{raw:?} gave {list:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_address_is_named_in_error() {
+        let err = RecipientList::parse("a@x.com, bad@@x.com").unwrap_err();
+        assert!(
+            matches!(&err, InvalidRecipients::InvalidAddress { address, .. } if address == "bad@@x.com"),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with("invalid recipient address \"bad@@x.com\": ")
+        );
+    }
+
+    #[test]
+    fn entry_without_at_is_named_in_error() {
+        let err = RecipientList::parse("a@x.com, foo").unwrap_err();
+        assert_eq!(
+            err,
+            InvalidRecipients::InvalidAddress {
+                address: "foo".to_owned(),
+                reason: "missing '@'".to_owned()
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "invalid recipient address \"foo\": missing '@'"
+        );
+    }
+
+    #[test]
+    fn entry_without_at_is_found_past_quotes_and_groups() {
+        for (raw, bad) in [
+            ("foo", "foo"),
+            (r#""Smith, Jane" <jane@x.com>, Bob <bob>"#, "Bob <bob>"),
+            ("Team: a@x.com, nobody;", "nobody"),
+            ("Name <>", "Name <>"),
+            ("a@x.com,,b", "b"),
+            // A ':' after an '@' is not a group label, as in mailparse.
+            ("odd@x.com:y, nobody", "nobody"),
+        ] {
+            match RecipientList::parse(raw) {
+                Err(InvalidRecipients::InvalidAddress { address, reason }) => {
+                    assert_eq!(
+                        (address.as_str(), reason.as_str()),
+                        (bad, "missing '@'"),
+                        "{raw:?}"
+                    );
+                }
+                other => panic!("{raw:?} gave {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn address_errors_explain_the_problem() {
+        for (raw, reason) in [
+            ("a@x..com", "the domain has an empty part"),
+            ("@x.com", "nothing before the '@'"),
+            ("a@", "nothing after the '@'"),
+            ("a b@x.com", "contains a character that is not allowed"),
+            (
+                "a@x.com b@y.com",
+                "contains a character that is not allowed",
+            ),
+        ] {
+            let err = RecipientList::parse(raw).unwrap_err();
+            assert!(err.to_string().contains(reason), "{raw:?} gave {err}");
+        }
+    }
+
+    #[test]
+    fn extra_commas_are_a_clear_error() {
+        for raw in [
+            "a@x.com,,b@y.com",
+            ",a@x.com",
+            "a@x.com, , b@y.com",
+            ",",
+            "a@x.com,,",
+        ] {
+            let err = RecipientList::parse(raw).unwrap_err();
+            assert!(
+                matches!(&err, InvalidRecipients::Malformed { reason } if reason.starts_with("empty entry")),
+                "{raw:?} gave {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn syntax_errors_are_malformed_with_a_human_reason() {
+        for (raw, reason) in [
+            ("Team: a@x.com", "missing its closing ';'"),
+            ("A: B: c@d.e;;", "groups cannot be nested"),
+            (r#""Unclosed <a@x.com>"#, "unclosed"),
+            ("Name <a@x.com", "unclosed"),
+            (r#""john doe"@x.com"#, "quoted local part"),
+            ("<a@x.com> <b@y.com>", "unexpected text after '>'"),
+            (";", "';' outside a group"),
+        ] {
+            let err = RecipientList::parse(raw).unwrap_err();
+            assert!(
+                matches!(&err, InvalidRecipients::Malformed { reason: r } if r.contains(reason)),
+                "{raw:?} gave {err:?}"
+            );
+            assert!(
+                err.to_string()
+                    .starts_with("could not read recipient list: ")
+            );
+        }
+    }
+
+    #[test]
+    fn control_characters_in_display_name_are_rejected() {
+        let err = RecipientList::parse("\"Evil\r\nBcc: x@y.z\" <a@x.com>").unwrap_err();
+        assert_eq!(
+            err,
+            InvalidRecipients::ControlCharacterInName {
+                address: "a@x.com".to_owned()
+            }
+        );
+    }
+
+    #[test]
+    fn address_length_limit() {
+        let local = "a".repeat(64);
+        let domain = format!("{}.{}.{}", "b".repeat(63), "c".repeat(63), "d".repeat(61));
+        let longest = format!("{local}@{domain}");
+        assert_eq!(longest.len(), RecipientList::MAX_ADDRESS_LEN);
+        assert_eq!(
+            emails(&RecipientList::parse(&longest).unwrap()),
+            [longest.as_str()]
+        );
+
+        let too_long = format!("{local}@{domain}d");
+        let err = RecipientList::parse(&too_long).unwrap_err();
+        assert!(
+            matches!(&err, InvalidRecipients::InvalidAddress { address, reason }
+                if *address == too_long && reason == "it is 255 bytes long; the maximum is 254"),
+            "{err:?}"
+        );
+    }
+
+    fn numbered(count: usize) -> String {
+        (0..count)
+            .map(|i| format!("user{i}@example.com"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    #[test]
+    fn max_recipients_is_accepted() {
+        let list = RecipientList::parse(&numbered(RecipientList::MAX_RECIPIENTS)).unwrap();
+        assert_eq!(list.len(), RecipientList::MAX_RECIPIENTS);
+    }
+
+    #[test]
+    fn one_over_max_recipients_is_rejected() {
+        let err = RecipientList::parse(&numbered(RecipientList::MAX_RECIPIENTS + 1)).unwrap_err();
+        assert_eq!(
+            err,
+            InvalidRecipients::TooMany {
+                count: 501,
+                max: 500
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "too many recipients: 501 unique addresses given; the maximum is 500"
+        );
+    }
+
+    #[test]
+    fn limit_counts_after_dedupe() {
+        let raw = format!(
+            "{}, USER0@EXAMPLE.COM",
+            numbered(RecipientList::MAX_RECIPIENTS)
+        );
+        assert_eq!(
+            RecipientList::parse(&raw).unwrap().len(),
+            RecipientList::MAX_RECIPIENTS
+        );
+    }
+
+    #[test]
+    fn parse_each_concatenates_and_dedupes_across_items() {
+        let list = RecipientList::parse_each(&[
+            "a@x.com, b@y.com",
+            r#""Smith, Jane" <c@z.com>"#,
+            "A@X.COM",
+            "",
+        ])
+        .unwrap();
+        assert_eq!(
+            list.as_slice(),
+            [
+                recipient("a@x.com", None),
+                recipient("b@y.com", None),
+                recipient("c@z.com", Some("Smith, Jane"))
+            ]
+        );
+    }
+
+    #[test]
+    fn parse_each_accepts_owned_strings_and_empty_input() {
+        let items = vec!["a@x.com".to_owned()];
+        assert_eq!(RecipientList::parse_each(&items).unwrap().len(), 1);
+        assert!(
+            RecipientList::parse_each(&[] as &[&str])
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn parse_each_reports_bad_item() {
+        let err = RecipientList::parse_each(&["a@x.com", "nope"]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid recipient address \"nope\": missing '@'"
+        );
+    }
+
+    #[test]
+    fn parse_each_applies_limit_to_the_total() {
+        let half = RecipientList::MAX_RECIPIENTS / 2 + 1;
+        let first = numbered(half);
+        let second = first.replace("user", "other");
+        let err = RecipientList::parse_each(&[first, second]).unwrap_err();
+        assert_eq!(
+            err,
+            InvalidRecipients::TooMany {
+                count: 502,
+                max: 500
+            }
+        );
+    }
+
+    #[test]
+    fn from_stored_does_not_check() {
+        let stored = vec![recipient("not an address", None)];
+        assert_eq!(
+            RecipientList::from_stored(stored.clone()).as_slice(),
+            stored
+        );
+    }
+
+    #[test]
+    fn renders_to_field_syntax() {
+        let list = RecipientList::from_stored(vec![
+            recipient("a@x.com", None),
+            recipient("b@x.com", Some("Bob Jones")),
+            recipient("c@x.com", Some("Smith, \"JJ\" \\ Jane")),
+            recipient("\"odd local\"@x.com", None),
+        ]);
+        let rendered = list.to_string();
+        assert_eq!(
+            rendered,
+            r#"a@x.com, Bob Jones <b@x.com>, "Smith, \"JJ\" \\ Jane" <c@x.com>, <"odd local"@x.com>"#
+        );
+        assert_eq!(RecipientList::parse(&rendered).unwrap(), list);
+    }
+
+    #[test]
+    fn serializes_as_array_of_objects() {
+        let list = RecipientList::parse("Bob <b@x.com>, a@x.com").unwrap();
+        assert_eq!(
+            serde_json::to_string(&list).unwrap(),
+            r#"[{"email":"b@x.com","name":"Bob"},{"email":"a@x.com","name":null}]"#
+        );
+    }
+
+    /// Addresses valid for both parsers, with mixed case so dedupe gets exercised.
+    fn address() -> impl Strategy<Value = String> {
+        let label = "[a-zA-Z0-9]([a-zA-Z0-9-]{0,6}[a-zA-Z0-9])?";
+        let local = "[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]{1,8}(\\.[a-zA-Z0-9_+-]{1,8}){0,2}";
+        (local, label, prop::collection::vec(label, 0..3)).prop_map(|(local, first, rest)| {
+            let mut domain = first;
+            for part in rest {
+                domain.push('.');
+                domain.push_str(&part);
+            }
+            format!("{local}@{domain}")
+        })
+    }
+
+    /// Display names as they come out of parsing: trimmed, non-empty, no
+    /// control characters except TAB, otherwise anything.
+    fn display_name() -> impl Strategy<Value = Option<String>> {
+        prop::option::of("[^\\p{Cc}]{1,20}|[a-zA-Z \t\"\\\\,;:<>()@.]{1,20}")
+            .prop_map(|name| name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()))
+    }
+
+    fn model_dedupe(recipients: Vec<Recipient>) -> Vec<Recipient> {
+        let mut seen = HashSet::new();
+        recipients
+            .into_iter()
+            .filter(|r| seen.insert(r.email.to_lowercase()))
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn joined_valid_addresses_parse_to_deduped_list(
+            pool in prop::collection::vec(address(), 1..8),
+            picks in prop::collection::vec((any::<prop::sample::Index>(), any::<bool>()), 0..30),
+        ) {
+            // Picking from a small pool, sometimes upper-cased, makes duplicates likely.
+            let addresses: Vec<String> = picks
+                .iter()
+                .map(|(index, upper)| {
+                    let address = index.get(&pool);
+                    if *upper { address.to_uppercase() } else { address.clone() }
+                })
+                .collect();
+            let list = RecipientList::parse(&addresses.join(", ")).unwrap();
+            let expected = model_dedupe(
+                addresses.iter().map(|a| recipient(a, None)).collect(),
+            );
+            prop_assert_eq!(list.as_slice(), expected.as_slice());
+        }
+
+        #[test]
+        fn rendering_round_trips(
+            recipients in prop::collection::vec((address(), display_name()), 0..20),
+        ) {
+            let list = RecipientList::from_stored(model_dedupe(
+                recipients
+                    .into_iter()
+                    .map(|(email, name)| Recipient { email, name })
+                    .collect(),
+            ));
+            let rendered = list.to_string();
+            prop_assert_eq!(RecipientList::parse(&rendered).unwrap(), list, "rendered: {}", rendered);
+        }
+
+        #[test]
+        fn parse_never_panics(raw in any::<String>()) {
+            let _ = RecipientList::parse(&raw);
+        }
+
+        #[test]
+        fn parse_never_panics_on_address_syntax(raw in "[a-c@.,;: <>\"()\\\\\t\r\n=?]{0,40}") {
+            let _ = RecipientList::parse(&raw);
+        }
+
+        #[test]
+        fn parse_each_never_panics(items in prop::collection::vec(any::<String>(), 0..4)) {
+            let _ = RecipientList::parse_each(&items);
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! The one error type of the HTTP edge.
+//!
+//! Every failure a client can see is an [`ApiError`]: a stable snake_case
+//! [`ErrorCode`] the plugin can branch on, a message for a human, and the
+//! right status. Internal causes are logged with their whole chain and never
+//! sent to the client.
+
+use std::fmt;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::storage::StorageError;
+
+/// Seconds a client is asked to wait after a 503.
+const RETRY_AFTER_SECS: u32 = 1;
+
+/// The wire-level error codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// No, malformed or unknown bearer token.
+    Unauthorized,
+    /// The session ID in the path is not 1-64 chars of `[A-Za-z0-9_-]`.
+    InvalidSessionId,
+    /// A recipient address is invalid, or there are too many.
+    InvalidRecipients,
+    /// The subject is too long or contains control characters.
+    InvalidSubject,
+    /// The body could not be parsed.
+    InvalidBody,
+    /// The body is neither a form nor JSON.
+    UnsupportedMediaType,
+    /// The body is larger than the configured limit.
+    PayloadTooLarge,
+    /// No such session for this user.
+    SessionNotFound,
+    /// No such route.
+    NotFound,
+    /// The route exists but not for this method.
+    MethodNotAllowed,
+    /// A bound on live actors or waiting requests was reached.
+    Overloaded,
+    /// The database did not answer in time.
+    DatabaseUnavailable,
+    /// The service is stopping and takes no new work.
+    ShuttingDown,
+    /// A bug; see the logs.
+    Internal,
+}
+
+impl ErrorCode {
+    fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidSessionId
+            | ErrorCode::InvalidRecipients
+            | ErrorCode::InvalidSubject
+            | ErrorCode::InvalidBody => StatusCode::BAD_REQUEST,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::SessionNotFound | ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::Overloaded | ErrorCode::DatabaseUnavailable | ErrorCode::ShuttingDown => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// An error answered to the client as `{"error": {"code", "message"}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    code: ErrorCode,
+    message: String,
+    cause: Option<anyhow::Error>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    code: ErrorCode,
+    message: &'a str,
+}
+
+impl ApiError {
+    /// An error the client caused or can act on.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+            cause: None,
+        }
+    }
+
+    /// A failure of ours: the client sees `message`, the log sees `cause`.
+    pub fn internal(code: ErrorCode, message: impl Into<String>, cause: anyhow::Error) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+            cause: Some(cause),
+        }
+    }
+
+    /// The wire code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}: {}", self.code, self.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.code.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Some(cause) = &self.cause {
+            tracing::error!(code = ?self.code, error = format!("{cause:#}"), "request failed");
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS)));
+        }
+        response.json(ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: &self.message,
+            },
+        })
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(error: StorageError) -> ApiError {
+        match error {
+            StorageError::Unavailable(cause) => ApiError::internal(
+                ErrorCode::DatabaseUnavailable,
+                "the database is unavailable; try again shortly",
+                cause,
+            ),
+            StorageError::Failed(cause) => {
+                ApiError::internal(ErrorCode::Internal, "internal error", cause)
+            }
+        }
+    }
+}

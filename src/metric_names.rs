@@ -1,0 +1,85 @@
+//! The name of every metric the service exports, in one place, each with
+//! the `# HELP` text a Prometheus user sees. Code records through
+//! [`crate::stats::Stats`]; this module only names and describes.
+
+/// HTTP requests, by method, route pattern and status class.
+pub const HTTP_REQUESTS: &str = "email_sessions_http_requests_total";
+/// HTTP request duration, by route pattern and status class.
+pub const HTTP_REQUEST_DURATION: &str = "email_sessions_http_request_duration_seconds";
+/// Update requests accepted for processing.
+pub const UPDATES_RECEIVED: &str = "email_sessions_updates_received_total";
+/// Update requests answered without a write transaction of their own.
+pub const UPDATES_COLLAPSED: &str = "email_sessions_updates_collapsed_total";
+/// Write transactions, labelled `outcome="applied"` or `outcome="noop"`.
+pub const WRITE_TRANSACTIONS: &str = "email_sessions_write_transactions_total";
+/// Plain reads that confirmed a batch changed nothing.
+pub const NOOP_READS: &str = "email_sessions_noop_reads_total";
+/// Retries of transient database failures, by cause (SQLSTATE).
+pub const DB_RETRIES: &str = "email_sessions_db_retries_total";
+/// Updates written together in one batch.
+pub const BATCH_SIZE: &str = "email_sessions_batch_size";
+/// Update requests refused because a bound was reached, by bound.
+pub const UPDATES_REJECTED: &str = "email_sessions_updates_rejected_total";
+/// Session actors started (each stops again when idle).
+pub const ACTORS_STARTED: &str = "email_sessions_actors_started_total";
+/// Updates re-sent because their actor stopped before taking them.
+pub const UPDATE_REROUTES: &str = "email_sessions_update_reroutes_total";
+/// Session actors alive in this instance.
+pub const LIVE_ACTORS: &str = "email_sessions_live_actors";
+/// Update requests waiting in session actors.
+pub const WAITING_UPDATES: &str = "email_sessions_waiting_updates";
+/// Pool connections open.
+pub const POOL_SIZE: &str = "email_sessions_pool_connections";
+/// Pool connections open and idle.
+pub const POOL_AVAILABLE: &str = "email_sessions_pool_available_connections";
+/// Requests waiting for a pool connection.
+pub const POOL_WAITING: &str = "email_sessions_pool_waiting_requests";
+
+/// Registers the `# HELP` line of every metric with the installed recorder.
+pub fn describe_all() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests by method, route and status class"
+    );
+    describe_histogram!(
+        HTTP_REQUEST_DURATION,
+        Unit::Seconds,
+        "HTTP request duration by route and status class"
+    );
+    describe_counter!(UPDATES_RECEIVED, "Update requests accepted for processing");
+    describe_counter!(
+        UPDATES_COLLAPSED,
+        "Update requests answered without a write transaction of their own"
+    );
+    describe_counter!(
+        WRITE_TRANSACTIONS,
+        "Write transactions by outcome (applied or noop)"
+    );
+    describe_counter!(
+        NOOP_READS,
+        "Plain reads that confirmed a batch changed nothing"
+    );
+    describe_counter!(
+        DB_RETRIES,
+        "Retries of transient database failures by cause"
+    );
+    describe_histogram!(BATCH_SIZE, "Update requests written together in one batch");
+    describe_counter!(
+        UPDATES_REJECTED,
+        "Update requests refused because a bound was reached"
+    );
+    describe_counter!(ACTORS_STARTED, "Session actors started");
+    describe_counter!(
+        UPDATE_REROUTES,
+        "Updates re-sent because their actor stopped before taking them"
+    );
+    describe_gauge!(LIVE_ACTORS, "Session actors alive in this instance");
+    describe_gauge!(WAITING_UPDATES, "Update requests waiting in session actors");
+    describe_gauge!(POOL_SIZE, "Database connections open in the pool");
+    describe_gauge!(
+        POOL_AVAILABLE,
+        "Database connections open and idle in the pool"
+    );
+    describe_gauge!(POOL_WAITING, "Requests waiting for a database connection");
+}

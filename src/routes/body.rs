@@ -1,0 +1,126 @@
+//! The update body: a form (what the plugin sends) or JSON, read with a size
+//! limit and parsed into a [`Change`] at the edge.
+
+use actix_web::HttpRequest;
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::web::{self, Bytes};
+use serde::Deserialize;
+
+use crate::domain::content::Change;
+use crate::domain::{InvalidRecipients, RecipientList, Subject};
+use crate::error::{ApiError, ErrorCode};
+
+/// The largest body accepted, from configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// Reads the whole body, or 413 once it exceeds `limit`.
+pub async fn read_limited(payload: web::Payload, limit: BodyLimit) -> Result<Bytes, ApiError> {
+    match payload.to_bytes_limited(limit.0).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(error)) => Err(ApiError::new(
+            ErrorCode::InvalidBody,
+            format!("could not read the body: {error}"),
+        )),
+        Err(_) => Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("request body is larger than {} bytes", limit.0),
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+struct FormUpdate {
+    to: Option<String>,
+    cm_to: Option<String>,
+    subject: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum JsonRecipients {
+    Joined(String),
+    Each(Vec<String>),
+}
+
+#[derive(Deserialize)]
+struct JsonUpdate {
+    to: Option<JsonRecipients>,
+    cm_to: Option<JsonRecipients>,
+    subject: Option<String>,
+}
+
+/// Parses an update body by its content type. A missing content type is
+/// read as a form, which is what `curl -d` and the plugin send.
+pub fn parse_update(request: &HttpRequest, body: &[u8]) -> Result<Change, ApiError> {
+    let content_type = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("application/x-www-form-urlencoded");
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match mime.as_str() {
+        "application/x-www-form-urlencoded" | "" => {
+            let form: FormUpdate = serde_urlencoded::from_bytes(body).map_err(|error| {
+                ApiError::new(
+                    ErrorCode::InvalidBody,
+                    format!("invalid form body: {error}"),
+                )
+            })?;
+            change_from(
+                form.to.or(form.cm_to).map(JsonRecipients::Joined),
+                form.subject,
+            )
+        }
+        "application/json" => {
+            let json: JsonUpdate = serde_json::from_slice(body).map_err(|error| {
+                ApiError::new(
+                    ErrorCode::InvalidBody,
+                    format!(
+                        "invalid JSON body: {error}; expected {{\"to\": \"a@x, b@y\" or [\"a@x\"], \"subject\": \"...\"}}"
+                    ),
+                )
+            })?;
+            change_from(json.to.or(json.cm_to), json.subject)
+        }
+        other => Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!(
+                "content type {other:?} is not supported; send application/x-www-form-urlencoded or application/json"
+            ),
+        )),
+    }
+}
+
+fn change_from(to: Option<JsonRecipients>, subject: Option<String>) -> Result<Change, ApiError> {
+    // Blank `to` means "leave recipients alone", as absent does: the plugin
+    // sometimes reports before it knows the recipients.
+    let recipients = match to {
+        Some(JsonRecipients::Joined(raw)) if !raw.trim().is_empty() => {
+            Some(RecipientList::parse(&raw))
+        }
+        Some(JsonRecipients::Each(items)) if items.iter().any(|item| !item.trim().is_empty()) => {
+            Some(RecipientList::parse_each(&items))
+        }
+        _ => None,
+    }
+    .transpose()
+    .map_err(invalid_recipients)?;
+    let subject = subject
+        .map(|raw| Subject::parse(&raw))
+        .transpose()
+        .map_err(|error| ApiError::new(ErrorCode::InvalidSubject, error.to_string()))?;
+    Ok(Change {
+        recipients,
+        subject,
+    })
+}
+
+fn invalid_recipients(error: InvalidRecipients) -> ApiError {
+    ApiError::new(ErrorCode::InvalidRecipients, error.to_string())
+}

@@ -1,0 +1,27 @@
+//! `GET /metrics`: Prometheus text. Gauges that describe the present (live
+//! actors, pool use) are read at scrape time rather than tracked on every
+//! change, so they cannot drift.
+
+use actix_web::{HttpResponse, web};
+use metrics::gauge;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::metric_names as names;
+use crate::sessions::{Registry, SessionWriter};
+
+/// Renders every metric of this process.
+pub async fn metrics(
+    handle: web::Data<PrometheusHandle>,
+    registry: web::Data<Registry>,
+    writer: web::Data<SessionWriter>,
+) -> HttpResponse {
+    let pool = writer.pool().status();
+    gauge!(names::LIVE_ACTORS).set(registry.live_actors() as f64);
+    gauge!(names::WAITING_UPDATES).set(registry.waiting_updates() as f64);
+    gauge!(names::POOL_SIZE).set(pool.size as f64);
+    gauge!(names::POOL_AVAILABLE).set(pool.available as f64);
+    gauge!(names::POOL_WAITING).set(pool.waiting as f64);
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(handle.render())
+}

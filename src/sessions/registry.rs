@@ -1,0 +1,236 @@
+//! The registry: which actor serves which (user, session ID), and the bounds
+//! that keep the whole thing from growing without limit.
+//!
+//! Bounds are counted here with atomics rather than left to actix mailbox
+//! capacities, because every cloned `Addr` may push one message past a full
+//! mailbox; a counter that the request increments before sending and
+//! decrements when answered is exact.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+
+use actix::{Actor, Addr, Arbiter};
+use dashmap::DashMap;
+use tokio::sync::oneshot;
+
+use crate::configuration::{SessionSettings, WritePath};
+use crate::domain::content::Change;
+use crate::domain::identity::SessionKey;
+use crate::sessions::actor::{SessionActor, Update};
+use crate::sessions::writer::SessionWriter;
+use crate::sessions::{UpdateError, UpdateOutcome};
+use crate::stats::Stats;
+use crate::storage::StorageError;
+
+/// A request whose actor stopped under it is re-routed this many times; one
+/// is enough unless idle timeouts are absurdly short.
+const MAX_ROUTING_ATTEMPTS: usize = 8;
+
+/// A cheap handle to the session registry of this instance.
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<RegistryInner>,
+}
+
+/// What an actor holds to leave the registry, without keeping it alive.
+#[derive(Clone)]
+pub struct RegistryLink(Weak<RegistryInner>);
+
+struct RegistryInner {
+    // DashMap: every update looks its session up, from every worker thread;
+    // sharded locks keep unrelated sessions from contending. A guard is never
+    // held across an `.await`.
+    actors: DashMap<SessionKey, SessionHandle>,
+    writer: SessionWriter,
+    stats: Stats,
+    settings: SessionSettings,
+    // All actors run on one dedicated arbiter, so their lifetime is ours, not
+    // an HTTP worker's: a worker that stops first cannot take actors (and the
+    // writes in them) down with it.
+    arbiter: Arbiter,
+    next_actor_id: AtomicU64,
+    in_flight: AtomicUsize,
+    waiting: AtomicUsize,
+}
+
+#[derive(Clone)]
+struct SessionHandle {
+    actor_id: u64,
+    addr: Addr<SessionActor>,
+    waiting: Arc<AtomicUsize>,
+}
+
+impl Registry {
+    /// An empty registry writing through `writer`. Must be called inside an
+    /// actix system.
+    pub fn new(writer: SessionWriter, stats: Stats, settings: SessionSettings) -> Registry {
+        Registry {
+            inner: Arc::new(RegistryInner {
+                actors: DashMap::new(),
+                writer,
+                stats,
+                settings,
+                arbiter: Arbiter::new(),
+                next_actor_id: AtomicU64::new(0),
+                in_flight: AtomicUsize::new(0),
+                waiting: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    /// Live actors in this instance.
+    pub fn live_actors(&self) -> usize {
+        self.inner.actors.len()
+    }
+
+    /// Update requests waiting in actors right now.
+    pub fn waiting_updates(&self) -> usize {
+        self.inner.waiting.load(Ordering::Relaxed)
+    }
+
+    /// Applies `change` to the session `key` and answers with the state as of
+    /// the commit that included it.
+    pub async fn update(
+        &self,
+        key: SessionKey,
+        change: Change,
+    ) -> Result<UpdateOutcome, UpdateError> {
+        let _in_flight = Counted::enter(
+            &self.inner.in_flight,
+            self.inner.settings.max_in_flight_updates,
+        )
+        .ok_or_else(|| self.reject("in_flight_updates"))?;
+        self.inner.stats.record_received();
+        match self.inner.settings.write_path {
+            WritePath::Actor => self.update_through_actor(key, change).await,
+            WritePath::Direct => self.update_directly(key, change).await,
+        }
+    }
+
+    async fn update_through_actor(
+        &self,
+        key: SessionKey,
+        change: Change,
+    ) -> Result<UpdateOutcome, UpdateError> {
+        for _ in 0..MAX_ROUTING_ATTEMPTS {
+            let handle = self.handle_for(&key)?;
+            let _waiting =
+                Counted::enter(&handle.waiting, self.inner.settings.max_waiting_per_session)
+                    .ok_or_else(|| self.reject("waiting_per_session"))?;
+            let _waiting_total = Counted::enter(&self.inner.waiting, usize::MAX);
+            let (reply, answer) = oneshot::channel();
+            // `do_send` ignores mailbox capacity; the counters above are the
+            // bound.
+            handle.addr.do_send(Update {
+                change: change.clone(),
+                reply,
+            });
+            match answer.await {
+                Ok(result) => return result,
+                Err(_) => {
+                    self.inner.stats.record_reroute();
+                    self.forget(&key, handle.actor_id);
+                }
+            }
+        }
+        tracing::error!(session_id = %key.session_id, "no actor took the update");
+        Err(UpdateError::Internal)
+    }
+
+    async fn update_directly(
+        &self,
+        key: SessionKey,
+        change: Change,
+    ) -> Result<UpdateOutcome, UpdateError> {
+        match self.inner.writer.write(&key, &change).await {
+            Ok(outcome) => {
+                self.inner.stats.record_write(1, outcome.applied);
+                Ok(UpdateOutcome {
+                    session: Arc::new(outcome.session),
+                    created: outcome.created,
+                })
+            }
+            Err(StorageError::Unavailable(cause)) => {
+                tracing::error!(error = format!("{cause:#}"), "database unavailable");
+                Err(UpdateError::DatabaseUnavailable)
+            }
+            Err(StorageError::Failed(cause)) => {
+                tracing::error!(error = format!("{cause:#}"), "session write failed");
+                Err(UpdateError::Internal)
+            }
+        }
+    }
+
+    fn handle_for(&self, key: &SessionKey) -> Result<SessionHandle, UpdateError> {
+        if let Some(handle) = self.inner.actors.get(key) {
+            return Ok(handle.clone());
+        }
+        // Checked before inserting, so concurrent first touches on several
+        // workers may overshoot by at most the number of workers.
+        if self.inner.actors.len() >= self.inner.settings.max_live_actors {
+            return Err(self.reject("live_actors"));
+        }
+        let handle = self
+            .inner
+            .actors
+            .entry(key.clone())
+            .or_insert_with(|| self.spawn(key.clone()))
+            .clone();
+        Ok(handle)
+    }
+
+    fn spawn(&self, key: SessionKey) -> SessionHandle {
+        let actor_id = self.inner.next_actor_id.fetch_add(1, Ordering::Relaxed);
+        self.inner.stats.record_actor_started();
+        let writer = self.inner.writer.clone();
+        let stats = self.inner.stats.clone();
+        let link = RegistryLink(Arc::downgrade(&self.inner));
+        let idle_timeout = self.inner.settings.idle_timeout();
+        let addr = SessionActor::start_in_arbiter(&self.inner.arbiter.handle(), move |_| {
+            SessionActor::new(key, writer, stats, link, actor_id, idle_timeout)
+        });
+        SessionHandle {
+            actor_id,
+            addr,
+            waiting: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    fn forget(&self, key: &SessionKey, actor_id: u64) {
+        RegistryLink(Arc::downgrade(&self.inner)).retire(key, actor_id);
+    }
+
+    fn reject(&self, bound: &'static str) -> UpdateError {
+        self.inner.stats.record_rejected(bound);
+        UpdateError::Overloaded(bound)
+    }
+}
+
+impl RegistryLink {
+    /// Removes the entry for `key` if it still points at actor `actor_id`
+    /// (a fresh actor may already have replaced it).
+    pub fn retire(&self, key: &SessionKey, actor_id: u64) {
+        if let Some(inner) = self.0.upgrade() {
+            inner
+                .actors
+                .remove_if(key, |_, handle| handle.actor_id == actor_id);
+        }
+    }
+}
+
+/// A slot in a bounded counter, released on drop.
+struct Counted<'a>(&'a AtomicUsize);
+
+impl<'a> Counted<'a> {
+    fn enter(counter: &'a AtomicUsize, bound: usize) -> Option<Counted<'a>> {
+        let previous = counter.fetch_add(1, Ordering::AcqRel);
+        let slot = Counted(counter);
+        (previous < bound).then_some(slot)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}

@@ -1,0 +1,86 @@
+use std::process::Command;
+
+use crate::helpers::{TestApp, TestDb, spawn_app, status_and_json};
+
+#[actix_web::test]
+async fn a_request_without_a_token_is_401_json() {
+    let (app, _db, _) = spawn_app().await;
+    let response = app
+        .http
+        .put(format!("{}/api/email/update/s1", app.address))
+        .body("to=a@x.com")
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_and_json(response).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["code"], "unauthorized");
+}
+
+#[actix_web::test]
+async fn an_unknown_or_malformed_token_is_401() {
+    let (app, _db, _) = spawn_app().await;
+    for header in ["Bearer nope", "Basic abc", "Bearer", "bearer  "] {
+        let response = app
+            .http
+            .get(format!("{}/api/email/sessions/s1", app.address))
+            .header("Authorization", header)
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = status_and_json(response).await;
+        assert_eq!(status, 401, "{header}");
+        assert_eq!(body["error"]["code"], "unauthorized");
+    }
+}
+
+#[actix_web::test]
+async fn user_create_prints_a_working_token_and_stores_only_its_hash() {
+    // Arrange
+    let db = TestDb::create().await;
+    let app = TestApp::spawn_on(&db, |_| {}).await;
+    let mut url = String::from("postgresql://");
+    if let Some(user) = db.config.get_user() {
+        url.push_str(user);
+    }
+    url.push_str("@/");
+    url.push_str(db.config.get_dbname().unwrap());
+    let host = match &db.config.get_hosts()[0] {
+        tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        tokio_postgres::config::Host::Tcp(host) => host.clone(),
+    };
+    let port = db.config.get_ports().first().copied().unwrap_or(5432);
+
+    // Act
+    let output = Command::new(env!("CARGO_BIN_EXE_email-sessions"))
+        .args(["user", "create", "carol"])
+        .env("DATABASE_URL", format!("{url}?host={host}&port={port}"))
+        .output()
+        .expect("running email-sessions user create");
+
+    // Assert
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let token = stdout.trim_end_matches('\n');
+    assert_eq!(stdout.lines().count(), 1, "stdout holds the token alone");
+    assert_eq!(
+        app.put_form(token, "s1", "to=a@x.com")
+            .await
+            .status()
+            .as_u16(),
+        201
+    );
+    let stored: Vec<u8> = db
+        .client()
+        .await
+        .query_one("SELECT token_hash FROM users WHERE name = 'carol'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_ne!(stored, token.as_bytes());
+    assert_eq!(stored, email_sessions::auth::hash_token(token));
+}

@@ -1,0 +1,129 @@
+//! Every bad input of the contract: the right status, a JSON error code, and
+//! nothing already stored changed.
+
+use crate::helpers::{StoredSession, TestApp, TestDb, spawn_app, status_and_json};
+
+async fn with_stored_session() -> (TestApp, TestDb, String, StoredSession) {
+    let (app, db, token) = spawn_app().await;
+    app.put_form(&token, "s1", "to=a@x.com,b@x.com&subject=Keep")
+        .await;
+    let before = db.stored(&token, "s1").await.unwrap();
+    (app, db, token, before)
+}
+
+#[actix_web::test]
+async fn invalid_update_bodies_are_400_and_change_nothing() {
+    let (app, db, token, before) = with_stored_session().await;
+    let too_many: Vec<String> = (0..501).map(|i| format!("r{i}@x.com")).collect();
+    let cases = [
+        (
+            "to=not-an-address",
+            "invalid_recipients",
+            Some("not-an-address"),
+        ),
+        ("to=a@x.com,b@@y", "invalid_recipients", Some("b@@y")),
+        (
+            &*format!("to={}", too_many.join(",")),
+            "invalid_recipients",
+            None,
+        ),
+        (
+            &*format!("subject={}", "x".repeat(999)),
+            "invalid_subject",
+            None,
+        ),
+        ("subject=a%0Ab", "invalid_subject", None),
+        ("to=%FF%FE", "invalid_recipients", None),
+    ];
+    for (body, code, named) in cases {
+        let (status, error) = status_and_json(app.put_form(&token, "s1", body).await).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(error["error"]["code"], code, "{body}");
+        let message = error["error"]["message"].as_str().unwrap();
+        if let Some(named) = named {
+            assert!(message.contains(named), "{message} should name {named}");
+        }
+    }
+    assert_eq!(db.stored(&token, "s1").await.unwrap(), before);
+}
+
+#[actix_web::test]
+async fn invalid_session_ids_are_400() {
+    let (app, _db, token) = spawn_app().await;
+    for id in ["a.b", "%20x", &"x".repeat(65), "caf%C3%A9"] {
+        let (status, error) = status_and_json(app.put_form(&token, id, "to=a@x.com").await).await;
+        assert_eq!(status, 400, "{id}");
+        assert_eq!(error["error"]["code"], "invalid_session_id", "{id}");
+        let (status, _) = status_and_json(app.get_session(&token, id).await).await;
+        assert_eq!(status, 400, "{id}");
+    }
+}
+
+#[actix_web::test]
+async fn malformed_json_is_400_and_other_media_types_415() {
+    let (app, db, token, before) = with_stored_session().await;
+    let url = format!("{}/api/email/update/s1", app.address);
+
+    let json = app
+        .http
+        .put(&url)
+        .bearer_auth(&token)
+        .header("Content-Type", "application/json")
+        .body("{\"to\": 5")
+        .send()
+        .await
+        .unwrap();
+    let xml = app
+        .http
+        .put(&url)
+        .bearer_auth(&token)
+        .header("Content-Type", "text/xml")
+        .body("<to/>")
+        .send()
+        .await
+        .unwrap();
+
+    let (status, error) = status_and_json(json).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (400, Some("invalid_body"))
+    );
+    let (status, error) = status_and_json(xml).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (415, Some("unsupported_media_type"))
+    );
+    assert_eq!(db.stored(&token, "s1").await.unwrap(), before);
+}
+
+#[actix_web::test]
+async fn a_body_over_the_limit_is_413() {
+    let (app, db, token, before) = with_stored_session().await;
+    let body = format!("subject={}", "x".repeat(70_000));
+    let (status, error) = status_and_json(app.put_form(&token, "s1", &body).await).await;
+    assert_eq!(status, 413);
+    assert_eq!(error["error"]["code"], "payload_too_large");
+    assert_eq!(db.stored(&token, "s1").await.unwrap(), before);
+}
+
+#[actix_web::test]
+async fn unknown_routes_are_404_and_wrong_methods_405_json() {
+    let (app, _db, token) = spawn_app().await;
+    let (status, error) = status_and_json(app.get("/nope").await).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    let response = app
+        .http
+        .get(format!("{}/api/email/update/s1", app.address))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let (status, error) = status_and_json(response).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+}

@@ -1,0 +1,72 @@
+//! The plugin's duplicate bursts: many identical PUTs at once must store the
+//! content once, and (the collapse) cost one write transaction per session.
+
+use futures_util::future::join_all;
+
+use crate::helpers::{emails, spawn_app, status_and_json};
+
+const BODY: &str =
+    "to=a1@example.com,A1@Example.com,%22Two%2C+A%22+%3Ca2@example.com%3E&subject=Hello";
+
+#[actix_web::test]
+async fn two_hundred_identical_updates_store_one_version_with_one_write() {
+    // Arrange
+    let (app, db, token) = spawn_app().await;
+
+    // Act
+    let responses = join_all((0..200).map(|_| app.put_form(&token, "burst", BODY))).await;
+
+    // Assert
+    let mut created = 0;
+    for response in responses {
+        let (status, session) = status_and_json(response).await;
+        assert!(status == 200 || status == 201, "status {status}: {session}");
+        created += usize::from(status == 201);
+        assert_eq!(session["version"], 1);
+        assert_eq!(emails(&session), ["a1@example.com", "a2@example.com"]);
+    }
+    assert!(created >= 1);
+    assert_eq!(db.session_rows("burst").await, 1);
+    let stored = db.stored(&token, "burst").await.unwrap();
+    assert_eq!(stored.recipients, ["a1@example.com", "a2@example.com"]);
+    assert_eq!(stored.subject.as_deref(), Some("Hello"));
+    assert_eq!(stored.version, 1);
+    let stats = app.stats.snapshot();
+    assert_eq!(stats.updates_received, 200);
+    assert_eq!(
+        stats.write_transactions(),
+        1,
+        "the burst collapses into one write: {stats:?}"
+    );
+    assert_eq!(stats.updates_collapsed, 199);
+}
+
+#[actix_web::test]
+async fn bursts_on_many_sessions_at_once_stay_separate() {
+    // Arrange
+    let (app, db, token) = spawn_app().await;
+    let sessions: Vec<String> = (0..10).map(|i| format!("many-{i}")).collect();
+    let bodies: Vec<String> = (0..10)
+        .map(|i| format!("to=first{i}@x.com,second{i}@x.com&subject=S{i}"))
+        .collect();
+
+    // Act: 40 duplicates of each session, interleaved.
+    let requests = (0..400).map(|n| app.put_form(&token, &sessions[n % 10], &bodies[n % 10]));
+    let responses = join_all(requests).await;
+
+    // Assert
+    for response in responses {
+        assert!(response.status().is_success(), "{}", response.status());
+    }
+    for i in 0..10 {
+        let stored = db.stored(&token, &sessions[i]).await.unwrap();
+        assert_eq!(
+            stored.recipients,
+            [format!("first{i}@x.com"), format!("second{i}@x.com")]
+        );
+        assert_eq!(stored.subject, Some(format!("S{i}")));
+        assert_eq!(stored.version, 1);
+        assert_eq!(db.session_rows(&sessions[i]).await, 1);
+    }
+    assert_eq!(app.stats.snapshot().write_transactions(), 10);
+}

@@ -1,0 +1,250 @@
+//! The test harness: a real PostgreSQL (one throwaway cluster per test run,
+//! one fresh database per test) and real HTTP servers on port 0.
+
+use std::path::Path;
+use std::sync::Once;
+
+use email_sessions::auth;
+use email_sessions::configuration::Settings;
+use email_sessions::embedded::EmbeddedPostgres;
+use email_sessions::startup::Application;
+use email_sessions::stats::Stats;
+use email_sessions::storage::{self, migrations, users};
+use reqwest::Response;
+use serde_json::Value;
+use tokio::sync::OnceCell;
+use tokio_postgres::NoTls;
+
+/// The maintenance database of the test cluster: `DATABASE_URL` when set,
+/// else a cluster under `target/tmp/`, started once and left running so a
+/// second run starts fast (`.ci/run` stops it).
+async fn admin_config() -> tokio_postgres::Config {
+    static ADMIN: OnceCell<tokio_postgres::Config> = OnceCell::const_new();
+    ADMIN
+        .get_or_init(|| async {
+            if let Ok(url) = std::env::var("DATABASE_URL") {
+                return url.parse().expect("DATABASE_URL parses");
+            }
+            let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("test-postgres");
+            let cluster = EmbeddedPostgres::start(&root)
+                .await
+                .expect("starting the test PostgreSQL cluster");
+            cluster.default_url().parse().expect("embedded URL parses")
+        })
+        .await
+        .clone()
+}
+
+fn init_logs() {
+    static LOGS: Once = Once::new();
+    LOGS.call_once(|| {
+        if std::env::var("TEST_LOG").is_ok() {
+            email_sessions::telemetry::init_tracing();
+        }
+    });
+}
+
+/// A fresh, migrated database of its own.
+pub struct TestDb {
+    /// Connection settings for it.
+    pub config: tokio_postgres::Config,
+}
+
+impl TestDb {
+    pub async fn create() -> TestDb {
+        let admin = admin_config().await;
+        let name = format!("test_{}", hex::encode(rand::random::<[u8; 8]>()));
+        let client = connect(&admin).await;
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("creating the test database");
+        let mut config = admin.clone();
+        config.dbname(&name);
+        migrations::run_migrations(&config)
+            .await
+            .expect("migrating");
+        TestDb { config }
+    }
+
+    /// A plain connection, for checking invariants in the database.
+    pub async fn client(&self) -> tokio_postgres::Client {
+        connect(&self.config).await
+    }
+
+    /// Creates a user and returns its token.
+    pub async fn create_user(&self, name: &str) -> String {
+        let token = auth::generate_token();
+        let pool = storage::connect_pool(&self.config, &Settings::defaults().database).unwrap();
+        let client = pool.get().await.unwrap();
+        users::create(&client, name, &auth::hash_token(&token))
+            .await
+            .expect("creating a user");
+        token
+    }
+
+    /// How many session rows exist for this session ID (all users).
+    pub async fn session_rows(&self, session_id: &str) -> i64 {
+        let row = self
+            .client()
+            .await
+            .query_one(
+                "SELECT count(*) FROM email_sessions WHERE session_id = $1",
+                &[&session_id],
+            )
+            .await
+            .unwrap();
+        row.get(0)
+    }
+
+    /// The stored (version, subject, recipient emails) of a user's session.
+    pub async fn stored(&self, token: &str, session_id: &str) -> Option<StoredSession> {
+        let client = self.client().await;
+        let hash = auth::hash_token(token);
+        let row = client
+            .query_opt(
+                "SELECT s.id, s.version, s.subject FROM email_sessions s
+                 JOIN users u ON u.id = s.user_id
+                 WHERE u.token_hash = $1 AND s.session_id = $2",
+                &[&hash.as_slice(), &session_id],
+            )
+            .await
+            .unwrap()?;
+        let row_id: i64 = row.get(0);
+        let recipients = client
+            .query(
+                "SELECT email FROM email_session_recipients WHERE session_row_id = $1 ORDER BY position",
+                &[&row_id],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect();
+        Some(StoredSession {
+            version: row.get(1),
+            subject: row.get(2),
+            recipients,
+        })
+    }
+}
+
+/// A session as the database holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSession {
+    pub version: i64,
+    pub subject: Option<String>,
+    pub recipients: Vec<String>,
+}
+
+async fn connect(config: &tokio_postgres::Config) -> tokio_postgres::Client {
+    let (client, connection) = config.connect(NoTls).await.expect("connecting");
+    tokio::spawn(connection);
+    client
+}
+
+/// One running service instance.
+pub struct TestApp {
+    pub address: String,
+    pub stats: Stats,
+    pub http: reqwest::Client,
+}
+
+impl TestApp {
+    /// An instance on `db` with test settings changed by `tweak`.
+    pub async fn spawn_on(db: &TestDb, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        init_logs();
+        let mut settings = Settings::defaults();
+        settings.server.bind = "127.0.0.1:0".parse().unwrap();
+        settings.server.workers = 2;
+        tweak(&mut settings);
+        let pool = storage::connect_pool(&db.config, &settings.database).unwrap();
+        let application = Application::build(&settings, pool).expect("building the app");
+        let port = application.port();
+        let stats = application.stats();
+        actix_web::rt::spawn(application.run_until_stopped());
+        TestApp {
+            address: format!("http://127.0.0.1:{port}"),
+
+            stats,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn put_form(&self, token: &str, session_id: &str, body: &str) -> Response {
+        self.http
+            .put(format!("{}/api/email/update/{session_id}", self.address))
+            .bearer_auth(token)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("PUT failed")
+    }
+
+    pub async fn put_json(&self, token: &str, session_id: &str, body: &Value) -> Response {
+        self.http
+            .put(format!("{}/api/email/update/{session_id}", self.address))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("PUT failed")
+    }
+
+    pub async fn get_session(&self, token: &str, session_id: &str) -> Response {
+        self.http
+            .get(format!("{}/api/email/sessions/{session_id}", self.address))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET failed")
+    }
+
+    pub async fn mint(&self, token: &str) -> Response {
+        self.http
+            .post(format!("{}/api/email/sessions", self.address))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("POST failed")
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.http
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("GET failed")
+    }
+}
+
+/// A fresh database, one instance on it, and one user's token.
+pub async fn spawn_app() -> (TestApp, TestDb, String) {
+    spawn_app_with(|_| {}).await
+}
+
+/// Like [`spawn_app`], with settings changed by `tweak`.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> (TestApp, TestDb, String) {
+    let db = TestDb::create().await;
+    let app = TestApp::spawn_on(&db, tweak).await;
+    let token = db.create_user("alice").await;
+    (app, db, token)
+}
+
+/// Status and JSON body of a response.
+pub async fn status_and_json(response: Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let body = response.json::<Value>().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+/// The recipient emails of a session JSON body.
+pub fn emails(session: &Value) -> Vec<String> {
+    session["recipients"]
+        .as_array()
+        .expect("recipients array")
+        .iter()
+        .map(|r| r["email"].as_str().unwrap().to_owned())
+        .collect()
+}

@@ -1,0 +1,16 @@
+//! The API test suite: one binary, so it builds once. Every test talks to a
+//! real PostgreSQL over real connections and to the service over a real
+//! socket; race tests check their invariants in the database afterwards.
+//! Set `TEST_LOG=1` to see the service's logs.
+
+mod auth;
+mod bad_input;
+mod duplicate_burst;
+mod health;
+mod helpers;
+mod isolation;
+mod multi_instance;
+mod passivation;
+mod race;
+mod sessions;
+mod update;

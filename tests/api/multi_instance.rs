@@ -1,0 +1,62 @@
+//! Two service instances, each with its own registry, on one database: the
+//! only thing keeping them honest is the database (constraint, row lock).
+
+use futures_util::future::join_all;
+
+use crate::helpers::{TestApp, TestDb, emails, status_and_json};
+use crate::race::assert_first_touch_race_is_clean;
+
+async fn two_instances() -> (TestApp, TestApp, TestDb, String) {
+    let db = TestDb::create().await;
+    let first = TestApp::spawn_on(&db, |_| {}).await;
+    let second = TestApp::spawn_on(&db, |_| {}).await;
+    let token = db.create_user("alice").await;
+    (first, second, db, token)
+}
+
+#[actix_web::test]
+async fn a_burst_split_across_instances_is_stored_once() {
+    // Arrange
+    let (first, second, db, token) = two_instances().await;
+    let apps = [&first, &second];
+    let body = "to=a@x.com,b@x.com&subject=Split";
+
+    // Act
+    let ids: Vec<String> = (0..3).map(|s| format!("split-{s}")).collect();
+    let responses =
+        join_all((0..300).map(|n| apps[n % 2].put_form(&token, &ids[n % 3], body))).await;
+
+    // Assert
+    for response in responses {
+        let (status, session) = status_and_json(response).await;
+        assert!(status == 200 || status == 201, "status {status}: {session}");
+        assert_eq!(emails(&session), ["a@x.com", "b@x.com"]);
+        assert_eq!(session["version"], 1);
+    }
+    for s in 0..3 {
+        let id = format!("split-{s}");
+        assert_eq!(db.session_rows(&id).await, 1);
+        let stored = db.stored(&token, &id).await.unwrap();
+        assert_eq!((stored.version, stored.recipients.len()), (1, 2));
+    }
+    let applied = first.stats.snapshot().writes_applied + second.stats.snapshot().writes_applied;
+    assert_eq!(
+        applied, 3,
+        "one applied change per session across both instances"
+    );
+}
+
+#[actix_web::test]
+async fn a_first_touch_race_split_across_instances_is_clean() {
+    let (first, second, db, token) = two_instances().await;
+    for round in 0..3 {
+        assert_first_touch_race_is_clean(
+            &[&first, &second],
+            &db,
+            &token,
+            &format!("race-{round}"),
+            100,
+        )
+        .await;
+    }
+}
