@@ -45,8 +45,8 @@ pub enum ErrorCode {
     Overloaded,
     /// The database did not answer in time.
     DatabaseUnavailable,
-    /// The service is stopping and takes no new work.
-    ShuttingDown,
+    /// Migrations are still running.
+    Starting,
     /// A bug; see the logs.
     Internal,
 }
@@ -63,7 +63,7 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::SessionNotFound | ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ErrorCode::Overloaded | ErrorCode::DatabaseUnavailable | ErrorCode::ShuttingDown => {
+            ErrorCode::Overloaded | ErrorCode::DatabaseUnavailable | ErrorCode::Starting => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use email_sessions::auth;
 use email_sessions::configuration::Settings;
 use email_sessions::database::Database;
+use email_sessions::lifecycle::Phase;
 use email_sessions::startup::Application;
 use email_sessions::storage::{self, migrations, users};
 use email_sessions::telemetry;
@@ -77,30 +78,37 @@ async fn run_with_database(
     settings: &Settings,
     database: &tokio_postgres::Config,
 ) -> anyhow::Result<()> {
-    migrations::run_migrations(database).await?;
     match command {
+        Command::Serve { .. } => serve(settings, database).await,
         Command::Migrate => {
+            migrations::run_migrations(database).await?;
             tracing::info!("migrations are up to date");
             Ok(())
         }
         Command::User {
             command: UserCommand::Create { name },
         } => {
+            migrations::run_migrations(database).await?;
             let pool = storage::connect_pool(database, &settings.database)?;
             let client = pool.get().await.context("connecting to the database")?;
             let token = auth::generate_token();
-            users::create(&client, &name, &auth::hash_token(&token)).await?;
+            users::create(&client, name.trim(), &auth::hash_token(&token)).await?;
             println!("{token}");
             Ok(())
         }
-        Command::Serve { .. } => {
-            let pool = storage::connect_pool(database, &settings.database)?;
-            let application = Application::build(settings, pool)?;
-            tracing::info!(port = application.port(), bind = %settings.server.bind, "listening");
-            application
-                .run_until_stopped()
-                .await
-                .context("serving HTTP")
-        }
     }
+}
+
+/// Listens at once (so `/readyz` can say "starting"), migrates, then serves
+/// until SIGTERM/SIGINT and drains.
+async fn serve(settings: &Settings, database: &tokio_postgres::Config) -> anyhow::Result<()> {
+    let pool = storage::connect_pool(database, &settings.database)?;
+    let application = Application::build(settings, pool, Phase::Starting)?;
+    let lifecycle = application.lifecycle();
+    tracing::info!(port = application.port(), bind = %settings.server.bind, "listening");
+    let serving = actix_web::rt::spawn(application.run_until_signal());
+    migrations::run_migrations(database).await?;
+    lifecycle.enter(Phase::Serving);
+    tracing::info!("ready");
+    serving.await.context("joining the server task")?
 }

@@ -1,20 +1,26 @@
 //! Builds the HTTP application. `build` binds the listener before returning,
-//! so a test can ask for port 0 and read the port it got.
+//! so a test can ask for port 0 and read the port it got, and a starting
+//! instance can answer `/readyz` (503) while its migrations run.
 
 use std::net::TcpListener;
+use std::time::Duration;
 
 use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use deadpool_postgres::Pool;
+use tracing_actix_web::TracingLogger;
 
 use crate::auth::Authenticator;
 use crate::configuration::Settings;
+use crate::lifecycle::{Lifecycle, Phase};
+use crate::middleware;
 use crate::routes::{self, body::BodyLimit};
 use crate::sessions::{Registry, SessionWriter};
 use crate::stats::Stats;
 use crate::storage::RetryPolicy;
-use crate::telemetry;
+use crate::telemetry::{self, SessionRootSpan};
 
 /// A bound, not yet running, HTTP server with its state.
 pub struct Application {
@@ -22,12 +28,16 @@ pub struct Application {
     server: Server,
     stats: Stats,
     registry: Registry,
+    lifecycle: Lifecycle,
+    shutdown_timeout: Duration,
 }
 
 impl Application {
-    /// Binds `settings.server.bind` and wires the routes to `pool`. Must be
-    /// called inside an actix system (session actors live there).
-    pub fn build(settings: &Settings, pool: Pool) -> anyhow::Result<Application> {
+    /// Binds `settings.server.bind` and wires the routes to `pool`, in
+    /// phase `phase`. Must be called inside an actix system (session actors
+    /// live there). Signals are left to the caller
+    /// ([`Application::run_until_signal`]), so SIGINT drains like SIGTERM.
+    pub fn build(settings: &Settings, pool: Pool, phase: Phase) -> anyhow::Result<Application> {
         let listener = TcpListener::bind(settings.server.bind)
             .with_context(|| format!("binding {}", settings.server.bind))?;
         let port = listener
@@ -35,6 +45,7 @@ impl Application {
             .context("reading the bound address")?
             .port();
         let stats = Stats::default();
+        let lifecycle = Lifecycle::new(phase);
         let writer = SessionWriter::new(
             pool.clone(),
             RetryPolicy::from_settings(&settings.sessions),
@@ -46,14 +57,19 @@ impl Application {
         let registry_data = web::Data::new(registry.clone());
         let limit = web::Data::new(BodyLimit(settings.server.max_body_bytes));
         let metrics = web::Data::new(telemetry::metrics_handle());
+        let lifecycle_data = web::Data::new(lifecycle.clone());
 
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(middleware::api_gate))
+                .wrap(from_fn(middleware::http_metrics))
+                .wrap(TracingLogger::<SessionRootSpan>::new())
                 .app_data(authenticator.clone())
                 .app_data(writer.clone())
                 .app_data(registry_data.clone())
                 .app_data(limit.clone())
                 .app_data(metrics.clone())
+                .app_data(lifecycle_data.clone())
                 .route("/healthz", web::get().to(routes::health::healthz))
                 .route("/readyz", web::get().to(routes::health::readyz))
                 .route("/metrics", web::get().to(routes::metrics::metrics))
@@ -74,6 +90,7 @@ impl Application {
                 )
                 .default_service(web::to(routes::not_found))
         })
+        .disable_signals()
         .shutdown_timeout(settings.server.shutdown_timeout_secs)
         .listen(listener)
         .context("listening")?;
@@ -85,6 +102,8 @@ impl Application {
             server: server.run(),
             stats,
             registry,
+            lifecycle,
+            shutdown_timeout: Duration::from_secs(settings.server.shutdown_timeout_secs),
         })
     }
 
@@ -98,13 +117,45 @@ impl Application {
         self.stats.clone()
     }
 
-    /// This instance's registry.
-    pub fn registry(&self) -> Registry {
-        self.registry.clone()
+    /// This instance's phase, to flip once migrations are done.
+    pub fn lifecycle(&self) -> Lifecycle {
+        self.lifecycle.clone()
     }
 
-    /// Serves until the server is stopped (by a signal or its handle).
+    /// Serves until the server is stopped by other means (tests).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+
+    /// Serves until SIGTERM or SIGINT, then drains: readiness turns 503, the
+    /// listener closes, requests in flight are answered (within the
+    /// shutdown timeout), batches still being written finish, and the
+    /// session actors stop.
+    pub async fn run_until_signal(self) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        let server = actix_web::rt::spawn(self.server);
+        let signal = wait_for_stop_signal().await?;
+        tracing::info!(signal, "draining");
+        self.lifecycle.enter(Phase::Draining);
+        handle.stop(true).await;
+        server
+            .await
+            .context("joining the HTTP server")?
+            .context("serving HTTP")?;
+        if !self.registry.drain(self.shutdown_timeout).await {
+            tracing::warn!("shutdown timeout reached with batches still being written");
+        }
+        tracing::info!("drained");
+        Ok(())
+    }
+}
+
+async fn wait_for_stop_signal() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    Ok(tokio::select! {
+        _ = terminate.recv() => "SIGTERM",
+        _ = interrupt.recv() => "SIGINT",
+    })
 }

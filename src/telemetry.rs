@@ -3,18 +3,27 @@
 use std::io::IsTerminal;
 use std::sync::OnceLock;
 
+use actix_web::Error;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing::Span;
+use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::FmtSpan;
 
 use crate::metric_names;
 
 /// Sends logs to stderr (stdout belongs to command output such as a new
 /// token): JSON for machines, readable text on a terminal. `RUST_LOG`
-/// filters, default `info`.
+/// filters, default `info`. Each request's span is logged when it closes,
+/// which makes the access log: request ID, route, status, timing, and the
+/// user and session IDs (never tokens or recipient lists).
 pub fn init_tracing() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_span_events(FmtSpan::CLOSE)
         .with_writer(std::io::stderr);
     // A second init (tests) is harmless, hence the ignored results.
     if std::io::stderr().is_terminal() {
@@ -52,4 +61,22 @@ pub fn metrics_handle() -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+/// The root span of every request: the default fields (request ID, method,
+/// route, status) plus the caller and session, filled in by the handlers.
+pub struct SessionRootSpan;
+
+impl RootSpanBuilder for SessionRootSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        tracing_actix_web::root_span!(
+            request,
+            user_id = tracing::field::Empty,
+            session_id = tracing::field::Empty
+        )
+    }
+
+    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
+        DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
+use crate::lifecycle::{Lifecycle, Phase};
 use crate::sessions::SessionWriter;
 
 /// How long readiness waits for the database.
@@ -17,8 +18,19 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: 200 when the database answers within a second, else 503.
-pub async fn readyz(writer: web::Data<SessionWriter>) -> HttpResponse {
+/// `GET /readyz`: 200 when serving and the database answers within a
+/// second; 503 with a reason while starting, draining, or without database.
+pub async fn readyz(
+    writer: web::Data<SessionWriter>,
+    lifecycle: web::Data<Lifecycle>,
+) -> HttpResponse {
+    match lifecycle.phase() {
+        Phase::Starting => return not_ready("starting", "migrations are running".to_owned()),
+        Phase::Draining => {
+            return not_ready("draining", "the instance is shutting down".to_owned());
+        }
+        Phase::Serving => {}
+    }
     let pool = writer.pool().clone();
     let probe = async move {
         let client = pool.get().await?;
@@ -27,13 +39,16 @@ pub async fn readyz(writer: web::Data<SessionWriter>) -> HttpResponse {
     };
     match tokio::time::timeout(READINESS_TIMEOUT, probe).await {
         Ok(Ok(())) => HttpResponse::Ok().json(json!({"status": "ready"})),
-        Ok(Err(error)) => not_ready(format!("database error: {error}")),
-        Err(_) => not_ready("database did not answer within 1s".to_owned()),
+        Ok(Err(error)) => not_ready("database_unavailable", format!("database error: {error}")),
+        Err(_) => not_ready(
+            "database_unavailable",
+            "the database did not answer within 1s".to_owned(),
+        ),
     }
 }
 
-fn not_ready(reason: String) -> HttpResponse {
+fn not_ready(code: &str, message: String) -> HttpResponse {
     HttpResponse::ServiceUnavailable()
         .insert_header(("Retry-After", "1"))
-        .json(json!({"status": "not_ready", "error": {"code": "database_unavailable", "message": reason}}))
+        .json(json!({"status": "not_ready", "error": {"code": code, "message": message}}))
 }

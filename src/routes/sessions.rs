@@ -16,6 +16,7 @@ pub async fn mint_session(
     user: AuthenticatedUser,
     writer: web::Data<SessionWriter>,
 ) -> Result<HttpResponse, ApiError> {
+    tracing::Span::current().record("user_id", user.0.0);
     let session = writer.mint(user.0).await?;
     Ok(session_response(StatusCode::CREATED, &session))
 }
@@ -39,8 +40,11 @@ pub async fn read_session(
 
 /// The (user, session ID) a request addresses, or 400.
 pub fn session_key(user: AuthenticatedUser, raw_session_id: &str) -> Result<SessionKey, ApiError> {
+    let span = tracing::Span::current();
+    span.record("user_id", user.0.0);
     let session_id = SessionId::parse(raw_session_id)
         .map_err(|error| ApiError::new(ErrorCode::InvalidSessionId, error.to_string()))?;
+    span.record("session_id", session_id.as_str());
     Ok(SessionKey {
         user_id: user.0,
         session_id,

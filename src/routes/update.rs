@@ -26,9 +26,8 @@ pub async fn update_session(
     let body = read_limited(payload, **limit).await?;
     let change = parse_update(&request, &body)?;
     tracing::debug!(
-        user_id = %key.user_id,
-        session_id = %key.session_id,
         recipients = change.recipients.as_ref().map(|r| r.len()),
+        subject = change.subject.is_some(),
         "update"
     );
     let outcome = registry.update(key, change).await?;

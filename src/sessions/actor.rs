@@ -85,6 +85,7 @@ impl SessionActor {
             mem::take(&mut self.queue).into_iter().unzip();
         let change = Change::fold(changes);
         self.writing = true;
+        self.registry.batch_started();
         let writer = self.writer.clone();
         let key = self.key.clone();
         let known = self.known.clone();
@@ -105,6 +106,7 @@ impl SessionActor {
         ctx: &mut Context<Self>,
     ) {
         self.writing = false;
+        self.registry.batch_finished();
         self.last_active = Instant::now();
         let answer = match result {
             Ok(BatchResult::Unchanged(session)) => {

@@ -8,6 +8,7 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
 use actix::{Actor, Addr, Arbiter};
 use dashmap::DashMap;
@@ -51,6 +52,9 @@ struct RegistryInner {
     next_actor_id: AtomicU64,
     in_flight: AtomicUsize,
     waiting: AtomicUsize,
+    // Batches being written; drain waits for zero, because a batch whose
+    // clients all hung up is still a write we started and must finish.
+    writing: AtomicUsize,
 }
 
 #[derive(Clone)]
@@ -74,6 +78,7 @@ impl Registry {
                 next_actor_id: AtomicU64::new(0),
                 in_flight: AtomicUsize::new(0),
                 waiting: AtomicUsize::new(0),
+                writing: AtomicUsize::new(0),
             }),
         }
     }
@@ -86,6 +91,21 @@ impl Registry {
     /// Update requests waiting in actors right now.
     pub fn waiting_updates(&self) -> usize {
         self.inner.waiting.load(Ordering::Relaxed)
+    }
+
+    /// Waits (up to `timeout`) until no batch is being written, then stops
+    /// every actor. Call after the HTTP server has stopped, so no new update
+    /// can arrive.
+    pub async fn drain(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while self.inner.writing.load(Ordering::Acquire) > 0 {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        self.inner.arbiter.stop();
+        true
     }
 
     /// Applies `change` to the session `key` and answers with the state as of
@@ -207,6 +227,20 @@ impl Registry {
 }
 
 impl RegistryLink {
+    /// An actor started writing a batch.
+    pub fn batch_started(&self) {
+        if let Some(inner) = self.0.upgrade() {
+            inner.writing.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// An actor finished writing a batch (successfully or not).
+    pub fn batch_finished(&self) {
+        if let Some(inner) = self.0.upgrade() {
+            inner.writing.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
     /// Removes the entry for `key` if it still points at actor `actor_id`
     /// (a fresh actor may already have replaced it).
     pub fn retire(&self, key: &SessionKey, actor_id: u64) {

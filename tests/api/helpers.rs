@@ -7,6 +7,7 @@ use std::sync::Once;
 use email_sessions::auth;
 use email_sessions::configuration::Settings;
 use email_sessions::embedded::EmbeddedPostgres;
+use email_sessions::lifecycle::Phase;
 use email_sessions::startup::Application;
 use email_sessions::stats::Stats;
 use email_sessions::storage::{self, migrations, users};
@@ -159,7 +160,8 @@ impl TestApp {
         settings.server.workers = 2;
         tweak(&mut settings);
         let pool = storage::connect_pool(&db.config, &settings.database).unwrap();
-        let application = Application::build(&settings, pool).expect("building the app");
+        let application =
+            Application::build(&settings, pool, Phase::Serving).expect("building the app");
         let port = application.port();
         let stats = application.stats();
         actix_web::rt::spawn(application.run_until_stopped());

@@ -1,0 +1,65 @@
+//! Cross-cutting request handling: per-request metrics, the `X-Request-Id`
+//! header (the same ID the request's log span carries), and the gate that
+//! answers 503 on the API while the instance is still starting.
+
+use std::time::Instant;
+
+use actix_web::Error;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, ResponseError, web};
+use metrics::{counter, histogram};
+use tracing_actix_web::RequestId;
+
+use crate::error::{ApiError, ErrorCode};
+use crate::lifecycle::{Lifecycle, Phase};
+use crate::metric_names as names;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Counts and times every request by route pattern and status class.
+pub async fn http_metrics(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let request_id = request.extensions().get::<RequestId>().copied();
+    let mut response = next.call(request).await?;
+    // The pattern, not the path: one series per route, however many IDs.
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let status = format!("{}xx", response.status().as_u16() / 100);
+    let elapsed = started.elapsed().as_secs_f64();
+    counter!(names::HTTP_REQUESTS, "method" => method, "route" => route.clone(), "status" => status.clone())
+        .increment(1);
+    histogram!(names::HTTP_REQUEST_DURATION, "route" => route, "status" => status).record(elapsed);
+    if let Some(id) = request_id
+        && let Ok(value) = HeaderValue::from_str(&id.to_string())
+    {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    Ok(response)
+}
+
+/// Answers API requests with 503 until migrations are done.
+pub async fn api_gate(
+    request: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let starting = request
+        .app_data::<web::Data<Lifecycle>>()
+        .is_some_and(|lifecycle| lifecycle.phase() == Phase::Starting);
+    if starting && request.path().starts_with("/api/") {
+        let error = ApiError::new(
+            ErrorCode::Starting,
+            "the service is starting; try again shortly",
+        );
+        return Ok(request.into_response(error.error_response()));
+    }
+    next.call(request).await
+}
