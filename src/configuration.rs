@@ -38,6 +38,9 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// How long a graceful stop waits for requests in flight.
     pub shutdown_timeout_secs: u64,
+    /// How long, after the listener closes, accepted connections get to
+    /// reach a worker before the workers stop taking new ones.
+    pub drain_grace_ms: u64,
 }
 
 /// Database connection and pool settings.

@@ -2,7 +2,7 @@
 //! so a test can ask for port 0 and read the port it got, and a starting
 //! instance can answer `/readyz` (503) while its migrations run.
 
-use std::net::TcpListener;
+use std::net::{Shutdown, TcpListener};
 use std::time::Duration;
 
 use actix_web::dev::Server;
@@ -10,6 +10,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use deadpool_postgres::Pool;
+use socket2::SockRef;
 use tracing_actix_web::TracingLogger;
 
 use crate::auth::Authenticator;
@@ -30,6 +31,11 @@ pub struct Application {
     registry: Registry,
     lifecycle: Lifecycle,
     shutdown_timeout: Duration,
+    drain_grace: Duration,
+    // A second handle on the listening socket, so draining can close the
+    // door itself (actix only closes it after its workers have dropped the
+    // connections they had accepted but not yet started).
+    listener: TcpListener,
 }
 
 impl Application {
@@ -44,6 +50,7 @@ impl Application {
             .local_addr()
             .context("reading the bound address")?
             .port();
+        let door = listener.try_clone().context("duplicating the listener")?;
         let stats = Stats::default();
         let lifecycle = Lifecycle::new(phase);
         let writer = SessionWriter::new(
@@ -104,6 +111,8 @@ impl Application {
             registry,
             lifecycle,
             shutdown_timeout: Duration::from_secs(settings.server.shutdown_timeout_secs),
+            drain_grace: Duration::from_millis(settings.server.drain_grace_ms),
+            listener: door,
         })
     }
 
@@ -128,15 +137,23 @@ impl Application {
     }
 
     /// Serves until SIGTERM or SIGINT, then drains: readiness turns 503, the
-    /// listener closes, requests in flight are answered (within the
-    /// shutdown timeout), batches still being written finish, and the
-    /// session actors stop.
+    /// listener closes (new connections are refused), connections already
+    /// accepted are given `drain_grace` to reach a worker, requests in
+    /// flight are answered (within the shutdown timeout), batches still
+    /// being written finish, and the session actors stop.
     pub async fn run_until_signal(self) -> anyhow::Result<()> {
         let handle = self.server.handle();
         let server = actix_web::rt::spawn(self.server);
         let signal = wait_for_stop_signal().await?;
         tracing::info!(signal, "draining");
         self.lifecycle.enter(Phase::Draining);
+        // On Linux, shutting down the read side of a listening socket makes
+        // it refuse new connections at once, while actix's accept thread is
+        // still alive to hand over what it already took.
+        if let Err(error) = SockRef::from(&self.listener).shutdown(Shutdown::Read) {
+            tracing::warn!(%error, "could not close the listener early");
+        }
+        tokio::time::sleep(self.drain_grace).await;
         handle.stop(true).await;
         server
             .await

@@ -39,22 +39,10 @@ async fn user_create_prints_a_working_token_and_stores_only_its_hash() {
     // Arrange
     let db = TestDb::create().await;
     let app = TestApp::spawn_on(&db, |_| {}).await;
-    let mut url = String::from("postgresql://");
-    if let Some(user) = db.config.get_user() {
-        url.push_str(user);
-    }
-    url.push_str("@/");
-    url.push_str(db.config.get_dbname().unwrap());
-    let host = match &db.config.get_hosts()[0] {
-        tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
-        tokio_postgres::config::Host::Tcp(host) => host.clone(),
-    };
-    let port = db.config.get_ports().first().copied().unwrap_or(5432);
-
     // Act
     let output = Command::new(env!("CARGO_BIN_EXE_email-sessions"))
         .args(["user", "create", "carol"])
-        .env("DATABASE_URL", format!("{url}?host={host}&port={port}"))
+        .env("DATABASE_URL", db.url())
         .output()
         .expect("running email-sessions user create");
 

@@ -5,12 +5,18 @@
 
 mod auth;
 mod bad_input;
+mod bounds;
+mod crash;
+mod database_outage;
+mod drain;
 mod duplicate_burst;
 mod health;
 mod helpers;
 mod isolation;
+mod metrics;
 mod multi_instance;
 mod passivation;
+mod process;
 mod race;
 mod sessions;
 mod update;
