@@ -43,7 +43,7 @@ const SERVER_TIMEOUT: Duration = Duration::from_secs(60);
 /// Where Debian and Ubuntu install each major version's server binaries.
 const DEBIAN_PG_LIB: &str = "/usr/lib/postgresql";
 
-/// Appended to `postgresql.conf` by `initdb` time. The socket directory lives in a separate file,
+/// Appended to `postgresql.conf` right after `initdb`. The socket directory lives in a separate file,
 /// rewritten before every start, because it depends on where the root is now (a moved checkout
 /// would otherwise point the server at a directory that no longer exists).
 const CLUSTER_SETTINGS: &str = "
@@ -92,20 +92,33 @@ impl EmbeddedPostgres {
         }
         let cluster = Cluster::open(root, runner)?;
 
-        let started_by_us = if cluster.is_running().await? {
-            tracing::info!(data_dir = %cluster.data_dir.display(), "embedded PostgreSQL already running; using it");
-            false
-        } else {
-            let socket_dir = socket_dir_for(&cluster.root);
-            ensure_private_dir(&socket_dir, runner)?;
-            cluster.write_socket_settings(&socket_dir)?;
-            cluster.start_server().await?
+        let deadline = Instant::now() + SERVER_TIMEOUT;
+        let started_by_us = loop {
+            if !cluster.is_running().await? {
+                let socket_dir = socket_dir_for(&cluster.root);
+                ensure_private_dir(&socket_dir, runner)?;
+                cluster.write_socket_settings(&socket_dir)?;
+                break cluster.start_server().await?;
+            }
+            // A server someone else runs may still be starting up, or may be dying (pg_ctl status
+            // only asks whether the pid lives): wait for it to answer, re-checking it is there.
+            let (socket_dir, port) = cluster.socket();
+            let url = socket_url(&socket_dir, port, "postgres");
+            if tokio_postgres::connect(&url, NoTls).await.is_ok() {
+                tracing::info!(data_dir = %cluster.data_dir.display(), "embedded PostgreSQL already running; using it");
+                break false;
+            }
+            if Instant::now() >= deadline {
+                let context = cluster.with_log_tail("connecting to the embedded PostgreSQL");
+                bail!(
+                    "{context}\n\npg_ctl status reports a running server, but none answers at {url}"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         };
 
         // The running server knows its socket best, even if another process started it.
-        let (socket_dir, port) = cluster
-            .running_socket()
-            .unwrap_or_else(|| (socket_dir_for(&cluster.root), PORT));
+        let (socket_dir, port) = cluster.socket();
         let postgres = EmbeddedPostgres {
             cluster,
             socket_dir,
@@ -118,15 +131,7 @@ impl EmbeddedPostgres {
 
     /// A libpq-style URL for database `dbname` over the cluster's Unix socket, e.g. `postgresql://postgres@/email_sessions?host=%2Fpath%2Fto%2Frun`.
     pub fn database_url(&self, dbname: &str) -> String {
-        let mut url = format!(
-            "postgresql://{SUPERUSER}@/{}?host={}",
-            percent_encode(dbname.as_bytes()),
-            percent_encode(self.socket_dir.as_os_str().as_bytes()),
-        );
-        if self.port != PORT {
-            url.push_str(&format!("&port={}", self.port));
-        }
-        url
+        socket_url(&self.socket_dir, self.port, dbname)
     }
 
     /// The default database's URL (`email_sessions`).
@@ -176,8 +181,8 @@ impl EmbeddedPostgres {
     }
 
     async fn ensure_default_database(&self) -> anyhow::Result<()> {
-        // Another process may have started the server a moment ago and it may still be
-        // recovering, so keep trying until it accepts connections.
+        // A server that has just started (or just recovered from a crash) can still refuse a
+        // connection for a moment; a short retry beats a spurious failure at boot.
         let client = connect_with_retry(&self.database_url("postgres"), SERVER_TIMEOUT)
             .await
             .with_context(|| {
@@ -212,10 +217,10 @@ impl EmbeddedPostgres {
 
 /// Finds the PostgreSQL server binaries: `initdb`/`pg_ctl` on PATH, else the highest version under /usr/lib/postgresql/*/bin.
 pub fn find_server_binaries() -> anyhow::Result<PathBuf> {
-    if let Some(path) = std::env::var_os("PATH") {
-        if let Some(dir) = std::env::split_paths(&path).find(|dir| has_server_binaries(dir)) {
-            return Ok(dir);
-        }
+    if let Some(path) = std::env::var_os("PATH")
+        && let Some(dir) = std::env::split_paths(&path).find(|dir| has_server_binaries(dir))
+    {
+        return Ok(dir);
     }
     // Debian keeps server binaries off PATH (several major versions can coexist).
     let mut versions: Vec<(Vec<u32>, PathBuf)> = fs::read_dir(DEBIAN_PG_LIB)
@@ -394,7 +399,7 @@ impl Cluster {
             .context("running pg_ctl status")?;
         // pg_ctl documents 0 = running, 3 = not running; anything else (4: no data dir) is a fault.
         match output.status.code() {
-            Some(0) => Ok(true),
+            Some(0) => self.wait_unless_zombie().await,
             Some(3) => Ok(false),
             _ => bail!(
                 "pg_ctl status -D {} failed ({}): {}",
@@ -403,6 +408,40 @@ impl Cluster {
                 describe(&output)
             ),
         }
+    }
+
+    /// `pg_ctl status` trusts `kill(pid, 0)`, which also succeeds for a zombie: a server that died
+    /// leaving its pid file, whose parent has not reaped it yet. Our postmasters are orphans, so
+    /// their parent is init, and some inits (a sandbox's, or a container's PID 1 that is not an
+    /// init) reap late or never; postgres would refuse to start over that pid file too. So wait
+    /// for the zombie to go, then report "not running".
+    async fn wait_unless_zombie(&self) -> anyhow::Result<bool> {
+        let Some(pid) = self.postmaster_pid() else {
+            return Ok(true);
+        };
+        if is_zombie(pid) {
+            tracing::info!(
+                pid,
+                "embedded PostgreSQL died; waiting for its process to be reaped"
+            );
+        }
+        let deadline = Instant::now() + SERVER_TIMEOUT;
+        while is_zombie(pid) {
+            if Instant::now() >= deadline {
+                bail!(
+                    "{} names PID {pid}, a dead server that its parent process never reaped (a zombie); \
+                     if this runs as PID 1 in a container, add an init (`docker run --init`, tini)",
+                    self.data_dir.join("postmaster.pid").display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(fs::metadata(format!("/proc/{pid}")).is_ok())
+    }
+
+    fn postmaster_pid(&self) -> Option<u32> {
+        let pid_file = fs::read_to_string(self.data_dir.join("postmaster.pid")).ok()?;
+        pid_file.lines().next()?.trim().parse().ok()
     }
 
     fn write_socket_settings(&self, socket_dir: &Path) -> anyhow::Result<()> {
@@ -480,6 +519,13 @@ impl Cluster {
             describe(&output)
         ))
         .context(self.with_log_tail("stopping the embedded PostgreSQL"))
+    }
+
+    /// Where the server listens: what it wrote to `postmaster.pid` when it can tell us (it may have
+    /// been started by another process), else where we would start it.
+    fn socket(&self) -> (PathBuf, u16) {
+        self.running_socket()
+            .unwrap_or_else(|| (socket_dir_for(&self.root), PORT))
     }
 
     /// The socket directory and port from `postmaster.pid` (lines 4 and 5), once the server wrote them.
@@ -655,6 +701,18 @@ async fn database_exists(client: &tokio_postgres::Client) -> anyhow::Result<bool
     Ok(row.is_some())
 }
 
+/// Whether `pid` has exited but is not yet reaped (state `Z` in /proc/<pid>/stat).
+fn is_zombie(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        // The command name in parentheses may itself contain spaces or ')'.
+        .and_then(|stat| {
+            stat.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
 /// Without libc, /proc is the std-only way to learn our effective uid.
 fn effective_uid() -> anyhow::Result<u32> {
     let status = fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
@@ -682,6 +740,18 @@ fn lookup_user(name: &str) -> anyhow::Result<Option<(u32, u32)>> {
         }
     }
     Ok(None)
+}
+
+fn socket_url(socket_dir: &Path, port: u16, dbname: &str) -> String {
+    let mut url = format!(
+        "postgresql://{SUPERUSER}@/{}?host={}",
+        percent_encode(dbname.as_bytes()),
+        percent_encode(socket_dir.as_os_str().as_bytes()),
+    );
+    if port != PORT {
+        url.push_str(&format!("&port={port}"));
+    }
+    url
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters (paths may hold `&`, `?`, `%`).

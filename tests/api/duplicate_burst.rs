@@ -58,15 +58,15 @@ async fn bursts_on_many_sessions_at_once_stay_separate() {
     for response in responses {
         assert!(response.status().is_success(), "{}", response.status());
     }
-    for i in 0..10 {
-        let stored = db.stored(&token, &sessions[i]).await.unwrap();
+    for (i, session) in sessions.iter().enumerate() {
+        let stored = db.stored(&token, session).await.unwrap();
         assert_eq!(
             stored.recipients,
             [format!("first{i}@x.com"), format!("second{i}@x.com")]
         );
         assert_eq!(stored.subject, Some(format!("S{i}")));
         assert_eq!(stored.version, 1);
-        assert_eq!(db.session_rows(&sessions[i]).await, 1);
+        assert_eq!(db.session_rows(session).await, 1);
     }
     assert_eq!(app.stats.snapshot().write_transactions(), 10);
 }
