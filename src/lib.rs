@@ -7,6 +7,8 @@
 //! transaction. `database` finds or starts PostgreSQL; `startup` wires it up.
 
 pub mod auth;
+pub mod bench;
+pub mod burst;
 pub mod configuration;
 pub mod database;
 pub mod domain;

@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use email_sessions::auth;
+use email_sessions::bench::{self, BenchArgs};
+use email_sessions::burst::{self, BurstArgs};
 use email_sessions::configuration::Settings;
 use email_sessions::database::Database;
 use email_sessions::lifecycle::Phase;
@@ -33,6 +35,12 @@ enum Command {
     },
     /// Applies pending migrations and exits.
     Migrate,
+    /// Fires duplicate PUT bursts at a running service, measures them, and
+    /// reads every session back to check it.
+    Burst(BurstArgs),
+    /// Runs the fixed benchmark matrix against fresh instances on the
+    /// embedded (or configured) database and writes BENCHMARKS.md.
+    Bench(BenchArgs),
     /// Manages API users.
     User {
         #[command(subcommand)]
@@ -52,23 +60,37 @@ enum UserCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init_tracing();
-    let result = actix_web::rt::System::new().block_on(run(cli));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    let result = match cli.command {
+        // The load tools get a multi-threaded runtime: the client side of a
+        // burst must not be the bottleneck it measures.
+        Command::Burst(args) => tool_runtime().and_then(|rt| rt.block_on(run_burst(args))),
+        Command::Bench(args) => tool_runtime()
+            .and_then(|rt| rt.block_on(bench::run(args)))
+            .map(|()| ExitCode::SUCCESS),
+        command => actix_web::rt::System::new()
+            .block_on(run(command))
+            .map(|()| ExitCode::SUCCESS),
+    };
+    result.unwrap_or_else(|error| {
+        eprintln!("error: {error:#}");
+        ExitCode::FAILURE
+    })
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+fn tool_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
     let mut settings = Settings::load()?;
-    if let Command::Serve { bind: Some(bind) } = &cli.command {
+    if let Command::Serve { bind: Some(bind) } = &command {
         settings.server.bind = *bind;
     }
     let database = Database::open(&settings.database).await?;
-    let result = run_with_database(cli.command, &settings, &database.config).await;
+    let result = run_with_database(command, &settings, &database.config).await;
     let closed = database.close().await;
     result.and(closed)
 }
@@ -80,6 +102,9 @@ async fn run_with_database(
 ) -> anyhow::Result<()> {
     match command {
         Command::Serve { .. } => serve(settings, database).await,
+        Command::Burst(_) | Command::Bench(_) => {
+            anyhow::bail!("load tools run on their own runtime, not here")
+        }
         Command::Migrate => {
             migrations::run_migrations(database).await?;
             tracing::info!("migrations are up to date");
@@ -111,4 +136,53 @@ async fn serve(settings: &Settings, database: &tokio_postgres::Config) -> anyhow
     lifecycle.enter(Phase::Serving);
     tracing::info!("ready");
     serving.await.context("joining the server task")?
+}
+
+/// `burst`: tokens from `--token`, or fresh users when none are given.
+async fn run_burst(mut args: BurstArgs) -> anyhow::Result<ExitCode> {
+    args.run_id.get_or_insert_with(burst::args::random_run_id);
+    let tokens = if args.tokens.is_empty() {
+        create_burst_users(&args).await?
+    } else {
+        args.tokens.clone()
+    };
+    let report = burst::run(&args, tokens).await?;
+    if args.json {
+        println!("{:#}", report.to_json());
+    } else {
+        print!("{}", report.render_text());
+    }
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Creates `--users` fresh users in the service's database (named after the
+/// run ID) and returns their tokens in order.
+async fn create_burst_users(args: &BurstArgs) -> anyhow::Result<Vec<String>> {
+    let settings = Settings::load()?;
+    let database = Database::open(&settings.database).await?;
+    let created = async {
+        migrations::run_migrations(&database.config).await?;
+        let pool = storage::connect_pool(&database.config, &settings.database)?;
+        let client = pool.get().await.context("connecting to the database")?;
+        let run_id = args.run_id.as_deref().unwrap_or("burst");
+        let mut tokens = Vec::with_capacity(args.users.get());
+        for user in 0..args.users.get() {
+            let token = auth::generate_token();
+            let name = format!("burst-{run_id}-u{user}");
+            users::create(&client, &name, &auth::hash_token(&token))
+                .await
+                .context("creating a burst user")?;
+            tokens.push(token);
+        }
+        anyhow::Ok(tokens)
+    }
+    .await;
+    let closed = database.close().await;
+    let tokens = created?;
+    closed?;
+    Ok(tokens)
 }

@@ -1,0 +1,236 @@
+//! Renders the benchmark as `BENCHMARKS.md`: the machine, the exact
+//! command, one table, the ratios that matter, and the targets.
+
+use std::fmt::Write;
+
+use crate::bench::Measured;
+use crate::burst::LoadSummary;
+use crate::burst::report::ServerReport;
+use crate::configuration::WritePath;
+
+/// Everything the page shows.
+pub struct Inputs<'a> {
+    pub measured: &'a [Measured],
+    pub ceiling: &'a LoadSummary,
+    pub locked_update_rate: f64,
+    pub actor_peak_rss_kib: Option<u64>,
+    pub scale_down: usize,
+}
+
+fn ms(micros: u64) -> String {
+    format!("{:.2}", micros as f64 / 1000.0)
+}
+
+fn write_ratio(report: &crate::burst::Report) -> Option<f64> {
+    match &report.server {
+        ServerReport::Counted {
+            write_transactions_per_update,
+            ..
+        } => *write_transactions_per_update,
+        ServerReport::Unavailable { .. } => None,
+    }
+}
+
+fn collapsed(report: &crate::burst::Report) -> Option<f64> {
+    match &report.server {
+        ServerReport::Counted {
+            collapsed_fraction, ..
+        } => *collapsed_fraction,
+        ServerReport::Unavailable { .. } => None,
+    }
+}
+
+fn opt(value: Option<f64>, format: impl Fn(f64) -> String) -> String {
+    value.map(format).unwrap_or_else(|| "n/a".to_owned())
+}
+
+fn find<'a>(measured: &'a [Measured], scenario: &str, path: WritePath) -> Option<&'a Measured> {
+    measured
+        .iter()
+        .find(|m| m.scenario == scenario && m.path == path)
+}
+
+/// The whole page.
+pub fn render(inputs: &Inputs<'_>) -> String {
+    let ceiling = inputs.ceiling.throughput_per_sec;
+    let mut page = String::new();
+    let _ = writeln!(page, "# Benchmarks\n");
+    let _ = writeln!(
+        page,
+        "Command: `cargo run --release -- bench`{}\n",
+        if inputs.scale_down > 1 {
+            format!(
+                " `--scale-down {}` (a smoke run, not the reference figures)",
+                inputs.scale_down
+            )
+        } else {
+            String::new()
+        }
+    );
+    let _ = writeln!(page, "Machine: {}\n", machine());
+    let _ = writeln!(
+        page,
+        "Load generator, two service instances (actor path, direct path) and PostgreSQL all share this \
+         machine; C = {} connections. Throughputs are comparable only within this run.\n",
+        64
+    );
+    let _ = writeln!(
+        page,
+        "| scenario | path | requests | req/s | % of /healthz ceiling | p50 ms | p99 ms | p99.9 ms | max ms | write txns / request | collapsed | non-2xx | verified |"
+    );
+    let _ = writeln!(
+        page,
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    );
+    for m in inputs.measured {
+        let burst = &m.report.burst;
+        let _ = writeln!(
+            page,
+            "| {} | {:?} | {} | {:.0} | {:.1} % | {} | {} | {} | {} | {} | {} | {} | {} |",
+            m.scenario,
+            m.path,
+            burst.requests,
+            burst.throughput_per_sec,
+            100.0 * burst.throughput_per_sec / ceiling,
+            ms(burst.latency.p50_us),
+            ms(burst.latency.p99_us),
+            ms(burst.latency.p999_us),
+            ms(burst.latency.max_us),
+            opt(write_ratio(&m.report), |r| format!("{r:.3}")),
+            opt(collapsed(&m.report), |f| format!("{:.1} %", 100.0 * f)),
+            burst.statuses.failed(),
+            if m.report.passed() { "pass" } else { "FAIL" },
+        );
+    }
+    let _ = writeln!(
+        page,
+        "| `GET /healthz` ceiling | - | {} | {:.0} | 100 % | {} | {} | {} | {} | - | - | {} | - |",
+        inputs.ceiling.requests,
+        ceiling,
+        ms(inputs.ceiling.latency.p50_us),
+        ms(inputs.ceiling.latency.p99_us),
+        ms(inputs.ceiling.latency.p999_us),
+        ms(inputs.ceiling.latency.max_us),
+        inputs.ceiling.statuses.failed(),
+    );
+    let _ = writeln!(
+        page,
+        "| pgbench locked update (1 of 100k rows, `SELECT ... FOR UPDATE; UPDATE`) | - | - | {:.0} tps | - | - | - | - | - | - | - | - | - |\n",
+        inputs.locked_update_rate
+    );
+
+    let _ = writeln!(page, "## Ratios (same run)\n");
+    for scenario in ["duplicate bursts", "distinct writes", "cross-user bursts"] {
+        if let (Some(actor), Some(direct)) = (
+            find(inputs.measured, scenario, WritePath::Actor),
+            find(inputs.measured, scenario, WritePath::Direct),
+        ) {
+            let _ = writeln!(
+                page,
+                "- {scenario}: actor path / direct path throughput = **{:.2}x**",
+                actor.report.burst.throughput_per_sec / direct.report.burst.throughput_per_sec
+            );
+        }
+    }
+    if let Some(distinct) = find(inputs.measured, "distinct writes", WritePath::Actor) {
+        let _ = writeln!(
+            page,
+            "- distinct writes, actor path / pgbench locked-update rate = **{:.1} %**",
+            100.0 * distinct.report.burst.throughput_per_sec / inputs.locked_update_rate
+        );
+    }
+    if let Some(kib) = inputs.actor_peak_rss_kib {
+        let _ = writeln!(
+            page,
+            "- peak RSS of the actor-path instance: {:.1} MiB",
+            kib as f64 / 1024.0
+        );
+    }
+
+    let _ = writeln!(
+        page,
+        "\n## Targets (duplicate bursts on the actor path; distinct writes)\n"
+    );
+    if let (Some(actor), Some(direct)) = (
+        find(inputs.measured, "duplicate bursts", WritePath::Actor),
+        find(inputs.measured, "duplicate bursts", WritePath::Direct),
+    ) {
+        let burst = &actor.report.burst;
+        let share = burst.throughput_per_sec / ceiling;
+        let p99_ms = burst.latency.p99_us as f64 / 1000.0;
+        let writes = write_ratio(&actor.report);
+        let speedup = burst.throughput_per_sec / direct.report.burst.throughput_per_sec;
+        target(
+            &mut page,
+            "at least 40 % of the /healthz ceiling",
+            format!("{:.1} %", 100.0 * share),
+            share >= 0.4,
+        );
+        target(
+            &mut page,
+            "p99 at most 10 ms",
+            format!("{p99_ms:.2} ms"),
+            p99_ms <= 10.0,
+        );
+        target(
+            &mut page,
+            "at most 0.1 write transactions per request",
+            opt(writes, |r| format!("{r:.3}")),
+            writes.is_some_and(|r| r <= 0.1),
+        );
+        target(
+            &mut page,
+            "at least 10x the direct path",
+            format!("{speedup:.2}x"),
+            speedup >= 10.0,
+        );
+    }
+    if let Some(distinct) = find(inputs.measured, "distinct writes", WritePath::Actor) {
+        let share = distinct.report.burst.throughput_per_sec / inputs.locked_update_rate;
+        target(
+            &mut page,
+            "distinct writes at least 60 % of the locked-update rate",
+            format!("{:.1} %", 100.0 * share),
+            share >= 0.6,
+        );
+    }
+    page
+}
+
+fn target(page: &mut String, what: &str, measured: String, met: bool) {
+    let _ = writeln!(
+        page,
+        "- {what}: {measured} ({})",
+        if met { "met" } else { "missed" }
+    );
+}
+
+/// Cores, memory and CPU model, read from /proc.
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|line| line.strip_prefix("model name"))
+        .and_then(|rest| rest.split(':').nth(1))
+        .map(str::trim)
+        .unwrap_or("unknown CPU");
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let memory_gib = meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))
+        .and_then(|value| {
+            value
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .map_or(0.0, |kib| kib / 1024.0 / 1024.0);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!(
+        "{cores} cores ({model}), {memory_gib:.0} GiB, Linux {}",
+        kernel.trim()
+    )
+}

@@ -1,0 +1,113 @@
+//! `email-sessions burst`: the duplicate-burst load test. It fires what the
+//! email plugin does at its worst (many copies of the same PUT at once, for
+//! many sessions and users), measures throughput and latency, reads what the
+//! service counted, then reads every session back and checks the
+//! guarantees: no duplicate recipients, the content sent, versions that grow
+//! by exactly 1 per change, and no session visible to another user.
+//!
+//! The phases, one file each: [`plan`] decides every request and every
+//! expectation; [`runner`] fires them with exactly C in flight; [`tally`]
+//! counts latency and statuses; [`metrics_scrape`] diffs the service's
+//! counters; [`readback`] GETs the sessions; [`verify`] judges them as pure
+//! data; [`report`] renders the result.
+
+pub mod args;
+pub mod metrics_scrape;
+pub mod plan;
+pub mod progress;
+pub mod readback;
+pub mod report;
+pub mod runner;
+pub mod tally;
+pub mod verify;
+pub mod wire;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use args::{BurstArgs, Mode};
+pub use report::Report;
+pub use tally::LoadSummary;
+
+use report::{RunConfig, ServerReport, VerificationReport};
+use runner::Targets;
+
+/// Runs the burst `args` describe as the users whose tokens are given
+/// (`tokens[u]` is user u; the first `--users` are used), then verifies
+/// every session. Errors only when the run cannot happen (too few tokens,
+/// service unreachable); what goes wrong during it is in the report.
+pub async fn run(args: &BurstArgs, tokens: Vec<String>) -> anyhow::Result<Report> {
+    let users = args.users.get();
+    anyhow::ensure!(
+        tokens.len() >= users,
+        "--users {users} needs {users} token(s), got {}",
+        tokens.len()
+    );
+    let run_id = args.run_id.clone().unwrap_or_else(args::random_run_id);
+    let plan = plan::build(plan::Shape {
+        run_id: &run_id,
+        mode: args.mode,
+        sessions: args.sessions.get(),
+        duplicates: args.duplicates.get(),
+        users,
+    })?;
+    let targets = Targets {
+        tokens: tokens.into_iter().take(users).collect(),
+        ..targets(args)?
+    };
+    runner::check_reachable(&targets.client, &targets.base_urls).await?;
+    runner::check_tokens(&targets, &run_id).await?;
+
+    let before = metrics_scrape::scrape_all(&targets.client, &targets.base_urls).await;
+    let burst = runner::fire_burst(&targets, &plan).await?;
+    let after = metrics_scrape::scrape_all(&targets.client, &targets.base_urls).await;
+
+    let observed = readback::read_back(&targets, &plan, burst.answered).await?;
+    let failures = verify::check(&plan.sessions, &observed);
+
+    let ceiling = if args.ceiling {
+        Some(measure_ceiling(args).await?)
+    } else {
+        None
+    };
+    Ok(Report::new(
+        RunConfig {
+            urls: args.urls.clone(),
+            mode: args.mode,
+            sessions: args.sessions.get(),
+            duplicates: args.duplicates.get(),
+            users,
+            connections: args.connections.get(),
+            run_id,
+        },
+        burst.summary,
+        ServerReport::from_scrapes(before, after),
+        ceiling,
+        VerificationReport::new(plan.sessions.len(), observed.len(), failures),
+    ))
+}
+
+/// Measures the HTTP ceiling: as many `GET /healthz` as the burst has PUTs,
+/// with the same concurrency and URLs, on a fresh client so it starts as
+/// cold as the burst did.
+pub async fn measure_ceiling(args: &BurstArgs) -> anyhow::Result<LoadSummary> {
+    let targets = targets(args)?;
+    runner::check_reachable(&targets.client, &targets.base_urls).await?;
+    let requests = args.sessions.get() * args.users.get() * args.duplicates.get();
+    runner::fire_ceiling(&targets, requests).await
+}
+
+/// A fresh client and the URLs, without tokens.
+fn targets(args: &BurstArgs) -> anyhow::Result<Targets> {
+    anyhow::ensure!(!args.urls.is_empty(), "at least one --url is needed");
+    Ok(Targets {
+        client: runner::http_client(
+            args.connections.get(),
+            Duration::from_secs(args.timeout_secs),
+        )?,
+        base_urls: args.urls.iter().cloned().collect::<Arc<[String]>>(),
+        tokens: Arc::from([]),
+        concurrency: args.connections.get(),
+        allow_bar: !args.json,
+    })
+}
