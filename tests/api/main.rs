@@ -6,6 +6,7 @@
 mod auth;
 mod bad_input;
 mod bounds;
+mod burst_tool;
 mod crash;
 mod database_outage;
 mod drain;
