@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, HttpServer, Resource, web};
 use anyhow::Context;
 use deadpool_postgres::Pool;
 use socket2::SockRef;
@@ -16,7 +16,7 @@ use tracing_actix_web::TracingLogger;
 use crate::auth::Authenticator;
 use crate::configuration::Settings;
 use crate::lifecycle::{Lifecycle, Phase};
-use crate::middleware;
+use crate::middleware::{self, RouteLabel};
 use crate::routes::{self, body::BodyLimit};
 use crate::sessions::{Registry, SessionWriter};
 use crate::stats::Stats;
@@ -77,23 +77,20 @@ impl Application {
                 .app_data(limit.clone())
                 .app_data(metrics.clone())
                 .app_data(lifecycle_data.clone())
-                .route("/healthz", web::get().to(routes::health::healthz))
-                .route("/readyz", web::get().to(routes::health::readyz))
-                .route("/metrics", web::get().to(routes::metrics::metrics))
+                .service(resource("/healthz").route(web::get().to(routes::health::healthz)))
+                .service(resource("/readyz").route(web::get().to(routes::health::readyz)))
+                .service(resource("/metrics").route(web::get().to(routes::metrics::metrics)))
                 .service(
-                    web::resource("/api/email/sessions")
-                        .route(web::post().to(routes::sessions::mint_session))
-                        .default_service(web::to(routes::method_not_allowed)),
+                    resource("/api/email/sessions")
+                        .route(web::post().to(routes::sessions::mint_session)),
                 )
                 .service(
-                    web::resource("/api/email/sessions/{session_id}")
-                        .route(web::get().to(routes::sessions::read_session))
-                        .default_service(web::to(routes::method_not_allowed)),
+                    resource("/api/email/sessions/{session_id}")
+                        .route(web::get().to(routes::sessions::read_session)),
                 )
                 .service(
-                    web::resource("/api/email/update/{session_id}")
-                        .route(web::put().to(routes::update::update_session))
-                        .default_service(web::to(routes::method_not_allowed)),
+                    resource("/api/email/update/{session_id}")
+                        .route(web::put().to(routes::update::update_session)),
                 )
                 .default_service(web::to(routes::not_found))
         })
@@ -165,6 +162,14 @@ impl Application {
         tracing::info!("drained");
         Ok(())
     }
+}
+
+/// A resource that names its route for metrics and logs, and answers a
+/// wrong method with the JSON 405.
+fn resource(path: &'static str) -> Resource {
+    web::resource(path)
+        .app_data(RouteLabel(path))
+        .default_service(web::to(routes::method_not_allowed))
 }
 
 async fn wait_for_stop_signal() -> anyhow::Result<&'static str> {

@@ -5,10 +5,11 @@ use std::sync::OnceLock;
 
 use actix_web::Error;
 use actix_web::body::MessageBody;
+use actix_web::HttpMessage;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing::Span;
-use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
+use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
 
@@ -63,16 +64,31 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-/// The root span of every request: the default fields (request ID, method,
-/// route, status) plus the caller and session, filled in by the handlers.
+/// The root span of every request: request ID, method, path, and fields the
+/// handlers and middleware fill in (route, status, caller, session). Built
+/// by hand rather than with `root_span!`, which would match the route table
+/// once more per request just to name the route (see `middleware`).
 pub struct SessionRootSpan;
 
 impl RootSpanBuilder for SessionRootSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        tracing_actix_web::root_span!(
-            request,
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        tracing::info_span!(
+            "HTTP request",
+            request_id = %request_id,
+            http.method = %request.method(),
+            http.target = %request.path(),
+            http.route = tracing::field::Empty,
+            http.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+            exception.message = tracing::field::Empty,
+            exception.details = tracing::field::Empty,
             user_id = tracing::field::Empty,
-            session_id = tracing::field::Empty
+            session_id = tracing::field::Empty,
         )
     }
 

@@ -3,7 +3,7 @@
 //! `SELECT ... FOR UPDATE` and updates it, which is the shape of one
 //! session write without the HTTP and the service around it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::Context;
@@ -44,14 +44,22 @@ pub async fn locked_update_rate(
     let script =
         std::env::temp_dir().join(format!("email-sessions-pgbench-{}.sql", std::process::id()));
     std::fs::write(&script, SCRIPT).context("writing the pgbench script")?;
-    let output = Command::new(bin_dir.join("pgbench"))
+    // Beside the server binaries when they are a real install; on PATH when
+    // those are wrappers (Debian's pg_wrapper puts pgbench in /usr/bin).
+    let beside_server = bin_dir.join("pgbench");
+    let program = if beside_server.is_file() {
+        beside_server
+    } else {
+        PathBuf::from("pgbench")
+    };
+    let output = Command::new(&program)
         .args(["-n", "-M", "prepared", "-j", "2"])
         .args(["-c", &clients.to_string(), "-T", &seconds.to_string()])
         .arg("-f")
         .arg(&script)
         .arg(url)
         .output()
-        .context("running pgbench")?;
+        .with_context(|| format!("running {} (Debian: apt-get install postgresql-client)", program.display()))?;
     let _ = std::fs::remove_file(&script);
     let stdout = String::from_utf8_lossy(&output.stdout);
     anyhow::ensure!(

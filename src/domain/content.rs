@@ -6,7 +6,6 @@
 //! written once, and the result equals applying them one by one.
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::domain::{RecipientList, Subject};
 
@@ -71,17 +70,6 @@ impl Change {
     }
 }
 
-impl Content {
-    /// A stable digest of the content, stored beside it so a writer can tell
-    /// "nothing changed" without reloading every recipient row.
-    pub fn fingerprint(&self) -> [u8; 32] {
-        // JSON of a fixed struct is unambiguous (strings are quoted and
-        // escaped), so two different contents never encode alike.
-        let encoded = serde_json::to_vec(self).expect("content always serializes");
-        Sha256::digest(&encoded).into()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,15 +128,5 @@ mod tests {
                 "{candidate:?}"
             );
         }
-    }
-
-    #[test]
-    fn fingerprint_tells_contents_apart() {
-        let empty = Content::default();
-        let blank_subject = change(None, Some("")).apply_to(&empty);
-        let with_recipient = change(Some("a@x.com"), None).apply_to(&empty);
-        assert_ne!(empty.fingerprint(), blank_subject.fingerprint());
-        assert_ne!(empty.fingerprint(), with_recipient.fingerprint());
-        assert_eq!(empty.fingerprint(), Content::default().fingerprint());
     }
 }

@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 
-use anyhow::Context;
 use deadpool_postgres::Pool;
 
 use crate::domain::SessionId;
@@ -69,21 +68,16 @@ impl SessionWriter {
         self.write(key, change).await.map(BatchResult::Written)
     }
 
-    /// Applies `change` in one transaction, retrying transient failures.
+    /// Applies `change` in one transaction (one statement), retrying
+    /// transient failures.
     pub async fn write(
         &self,
         key: &SessionKey,
         change: &Change,
     ) -> Result<WriteOutcome, StorageError> {
         with_retries(&self.retry, &self.stats, || async {
-            let mut client = self.pool.get().await?;
-            let tx = client
-                .transaction()
-                .await
-                .context("beginning a transaction")?;
-            let outcome = sessions::apply_change(&tx, key, change).await?;
-            tx.commit().await.context("committing the session write")?;
-            Ok(outcome)
+            let client = self.pool.get().await?;
+            sessions::apply_change(&client, key, change).await
         })
         .await
     }

@@ -1,10 +1,11 @@
 //! Session rows and their recipients.
 //!
-//! [`apply_change`] is the one write: inside the caller's transaction it
-//! creates-or-finds the row through the unique constraint, locks it, and
-//! decides on the state it read *under the lock*, never on a cached copy, so
-//! two instances writing the same session at once still serialise and
-//! `version` grows by exactly one per applied change.
+//! [`apply_change`] is the one write: a single call of the SQL function in
+//! `sql/V3__apply_session_change.sql`, which creates-or-finds the row through
+//! the unique constraint, locks it, and decides on the state it read *under
+//! the lock*, never on a cached copy, so two instances writing the same
+//! session at once still serialise and `version` grows by exactly one per
+//! applied change.
 
 use anyhow::Context;
 use deadpool_postgres::GenericClient;
@@ -41,23 +42,13 @@ pub struct WriteOutcome {
     pub applied: bool,
 }
 
-// Create-or-find: a concurrent creator makes us wait, then DO NOTHING, so
-// the unique key never surfaces as an error.
-const INSERT_IF_ABSENT: &str =
-    "INSERT INTO email_sessions (user_id, session_id, content_fingerprint)
-     VALUES ($1, $2, $3)
-     ON CONFLICT (user_id, session_id) DO NOTHING";
-
-// The row lock every writer of this session queues on; what it returns is
-// the state the write decides on.
-const LOCK_SESSION: &str =
-    "SELECT id, subject, version, content_fingerprint, created_at, updated_at
-     FROM email_sessions
-     WHERE user_id = $1 AND session_id = $2
-     FOR UPDATE";
+// The whole write of a batch, in one round trip: create-or-find, row lock,
+// compare, replace, bump. See sql/V3__apply_session_change.sql.
+const APPLY_CHANGE: &str = "SELECT created, applied, version, subject, emails, names, created_at, updated_at
+     FROM apply_email_session_change($1, $2, $3, $4, $5, $6, $7)";
 
 const SELECT_SESSION: &str =
-    "SELECT id, subject, version, content_fingerprint, created_at, updated_at
+    "SELECT id, subject, version, created_at, updated_at
      FROM email_sessions
      WHERE user_id = $1 AND session_id = $2";
 
@@ -69,21 +60,8 @@ const SELECT_RECIPIENTS: &str = "SELECT email, display_name
      WHERE session_row_id = $1
      ORDER BY position";
 
-const DELETE_RECIPIENTS: &str = "DELETE FROM email_session_recipients WHERE session_row_id = $1";
-
-// One statement for the whole list, however long.
-const INSERT_RECIPIENTS: &str =
-    "INSERT INTO email_session_recipients (session_row_id, position, email, display_name)
-     SELECT $1, position, email, display_name
-     FROM unnest($2::int4[], $3::text[], $4::text[]) AS r(position, email, display_name)";
-
-const UPDATE_CONTENT: &str = "UPDATE email_sessions
-     SET subject = $2, content_fingerprint = $3, version = version + 1, updated_at = now()
-     WHERE id = $1
-     RETURNING version, updated_at";
-
 const INSERT_NEW: &str = "INSERT INTO email_sessions (user_id, session_id, content_fingerprint)
-     VALUES ($1, $2, $3)
+     VALUES ($1, $2, email_session_fingerprint(NULL, '{}', '{}'))
      ON CONFLICT (user_id, session_id) DO NOTHING
      RETURNING created_at, updated_at";
 
@@ -92,7 +70,6 @@ struct SessionRow {
     row_id: i64,
     subject: Option<String>,
     version: i64,
-    fingerprint: Vec<u8>,
     created_at: OffsetDateTime,
     updated_at: OffsetDateTime,
 }
@@ -103,7 +80,6 @@ impl SessionRow {
             row_id: row.try_get("id")?,
             subject: row.try_get("subject")?,
             version: row.try_get("version")?,
-            fingerprint: row.try_get("content_fingerprint")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
         })
@@ -123,74 +99,55 @@ impl SessionRow {
     }
 }
 
-/// Applies `change` to the session inside `tx`, creating the session first
-/// when it does not exist. The caller commits.
+/// Applies `change` to the session, creating it first when it does not
+/// exist, in one statement (and so one transaction of its own).
 pub async fn apply_change(
-    tx: &deadpool_postgres::Transaction<'_>,
+    client: &impl GenericClient,
     key: &SessionKey,
     change: &Change,
 ) -> anyhow::Result<WriteOutcome> {
-    let user_id = key.user_id.0;
-    let session_id = key.session_id.as_str();
-    let empty_fingerprint = Content::default().fingerprint();
-    let insert = tx.prepare_cached(INSERT_IF_ABSENT).await?;
-    let created = tx
-        .execute(
-            &insert,
-            &[&user_id, &session_id, &empty_fingerprint.as_slice()],
-        )
-        .await
-        .context("creating the session if absent")?
-        == 1;
-    let lock = tx.prepare_cached(LOCK_SESSION).await?;
-    let row = tx
-        .query_one(&lock, &[&user_id, &session_id])
-        .await
-        .context("locking the session row")?;
-    let locked = SessionRow::from_row(&row)?;
-
-    // Reloading recipients is only needed when the change keeps them.
-    let stored_recipients = match &change.recipients {
-        Some(_) => None,
-        None => Some(load_recipients(tx, locked.row_id).await?),
-    };
-    let current_subject = locked.subject.clone();
-    let next = change.apply_to(&Content {
-        subject: current_subject,
-        recipients: stored_recipients.clone().unwrap_or_default(),
-    });
-    let next_fingerprint = next.fingerprint();
-    if next_fingerprint.as_slice() == locked.fingerprint.as_slice() {
-        let session = locked.into_state(key.session_id.clone(), next.recipients);
-        return Ok(WriteOutcome {
-            session,
-            created,
-            applied: false,
-        });
-    }
-
-    if change.recipients.is_some() {
-        replace_recipients(tx, locked.row_id, &next.recipients).await?;
-    }
-    let update = tx.prepare_cached(UPDATE_CONTENT).await?;
-    let updated = tx
+    let (emails, names): (Vec<&str>, Vec<Option<&str>>) = change
+        .recipients
+        .iter()
+        .flat_map(RecipientList::iter)
+        .map(|recipient| (recipient.email.as_str(), recipient.name.as_deref()))
+        .unzip();
+    let statement = client.prepare_cached(APPLY_CHANGE).await?;
+    let row = client
         .query_one(
-            &update,
-            &[&locked.row_id, &next.subject, &next_fingerprint.as_slice()],
+            &statement,
+            &[
+                &key.user_id.0,
+                &key.session_id.as_str(),
+                &change.subject.is_some(),
+                &change.subject.as_ref().map(|subject| subject.as_str()),
+                &change.recipients.is_some(),
+                &emails,
+                &names,
+            ],
         )
         .await
-        .context("updating the session content")?;
-    let session = SessionState {
-        session_id: key.session_id.clone(),
-        version: updated.try_get("version")?,
-        updated_at: updated.try_get("updated_at")?,
-        created_at: locked.created_at,
-        content: next,
-    };
+        .context("applying the change")?;
+    let emails: Vec<String> = row.try_get("emails")?;
+    let names: Vec<Option<String>> = row.try_get("names")?;
+    let recipients = emails
+        .into_iter()
+        .zip(names)
+        .map(|(email, name)| Recipient { email, name })
+        .collect();
     Ok(WriteOutcome {
-        session,
-        created,
-        applied: true,
+        created: row.try_get("created")?,
+        applied: row.try_get("applied")?,
+        session: SessionState {
+            session_id: key.session_id.clone(),
+            content: Content {
+                subject: row.try_get("subject")?,
+                recipients: RecipientList::from_stored(recipients),
+            },
+            version: row.try_get("version")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        },
     })
 }
 
@@ -213,28 +170,6 @@ async fn load_recipients(
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(RecipientList::from_stored(recipients))
-}
-
-async fn replace_recipients(
-    tx: &deadpool_postgres::Transaction<'_>,
-    row_id: i64,
-    recipients: &RecipientList,
-) -> anyhow::Result<()> {
-    let delete = tx.prepare_cached(DELETE_RECIPIENTS).await?;
-    tx.execute(&delete, &[&row_id])
-        .await
-        .context("deleting the old recipients")?;
-    if recipients.is_empty() {
-        return Ok(());
-    }
-    let positions: Vec<i32> = (0..recipients.len() as i32).collect();
-    let emails: Vec<&str> = recipients.iter().map(|r| r.email.as_str()).collect();
-    let names: Vec<Option<&str>> = recipients.iter().map(|r| r.name.as_deref()).collect();
-    let insert = tx.prepare_cached(INSERT_RECIPIENTS).await?;
-    tx.execute(&insert, &[&row_id, &positions, &emails, &names])
-        .await
-        .context("inserting the new recipients")?;
-    Ok(())
 }
 
 /// Reads a session with its recipients; `None` when the owner has none by
@@ -276,17 +211,9 @@ pub async fn create_empty(
     client: &impl GenericClient,
     key: &SessionKey,
 ) -> anyhow::Result<Option<SessionState>> {
-    let fingerprint = Content::default().fingerprint();
     let statement = client.prepare_cached(INSERT_NEW).await?;
     let row = client
-        .query_opt(
-            &statement,
-            &[
-                &key.user_id.0,
-                &key.session_id.as_str(),
-                &fingerprint.as_slice(),
-            ],
-        )
+        .query_opt(&statement, &[&key.user_id.0, &key.session_id.as_str()])
         .await
         .context("creating a session")?;
     row.map(|row| {
