@@ -4,8 +4,8 @@ use std::io::IsTerminal;
 use std::sync::OnceLock;
 
 use actix_web::Error;
-use actix_web::body::MessageBody;
 use actix_web::HttpMessage;
+use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing::Span;

@@ -59,7 +59,12 @@ pub async fn locked_update_rate(
         .arg(&script)
         .arg(url)
         .output()
-        .with_context(|| format!("running {} (Debian: apt-get install postgresql-client)", program.display()))?;
+        .with_context(|| {
+            format!(
+                "running {} (Debian: apt-get install postgresql-client)",
+                program.display()
+            )
+        })?;
     let _ = std::fs::remove_file(&script);
     let stdout = String::from_utf8_lossy(&output.stdout);
     anyhow::ensure!(

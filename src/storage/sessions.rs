@@ -44,11 +44,11 @@ pub struct WriteOutcome {
 
 // The whole write of a batch, in one round trip: create-or-find, row lock,
 // compare, replace, bump. See sql/V3__apply_session_change.sql.
-const APPLY_CHANGE: &str = "SELECT created, applied, version, subject, emails, names, created_at, updated_at
+const APPLY_CHANGE: &str =
+    "SELECT created, applied, version, subject, emails, names, created_at, updated_at
      FROM apply_email_session_change($1, $2, $3, $4, $5, $6, $7)";
 
-const SELECT_SESSION: &str =
-    "SELECT id, subject, version, created_at, updated_at
+const SELECT_SESSION: &str = "SELECT id, subject, version, created_at, updated_at
      FROM email_sessions
      WHERE user_id = $1 AND session_id = $2";
 

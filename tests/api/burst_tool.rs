@@ -36,7 +36,11 @@ async fn every_mode_verifies_clean_against_two_instances() {
     }
     let urls = vec![first.address.clone(), second.address.clone()];
 
-    for (mode, users) in [(Mode::Identical, 1), (Mode::Distinct, 2), (Mode::CrossUser, 3)] {
+    for (mode, users) in [
+        (Mode::Identical, 1),
+        (Mode::Distinct, 2),
+        (Mode::CrossUser, 3),
+    ] {
         // Act
         let report = burst::run(&args(urls.clone(), mode, users), tokens.clone())
             .await

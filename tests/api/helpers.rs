@@ -7,7 +7,7 @@ use std::sync::Once;
 use email_sessions::auth;
 use email_sessions::configuration::Settings;
 use email_sessions::embedded::EmbeddedPostgres;
-use email_sessions::lifecycle::Phase;
+use email_sessions::lifecycle::{Lifecycle, Phase};
 use email_sessions::startup::Application;
 use email_sessions::stats::Stats;
 use email_sessions::storage::{self, migrations, users};
@@ -174,27 +174,37 @@ async fn connect(config: &tokio_postgres::Config) -> tokio_postgres::Client {
 pub struct TestApp {
     pub address: String,
     pub stats: Stats,
+    pub lifecycle: Lifecycle,
     pub http: reqwest::Client,
 }
 
 impl TestApp {
     /// An instance on `db` with test settings changed by `tweak`.
     pub async fn spawn_on(db: &TestDb, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        TestApp::spawn_in_phase(db, Phase::Serving, tweak).await
+    }
+
+    /// Like [`TestApp::spawn_on`], starting in `phase`; `lifecycle` moves it.
+    pub async fn spawn_in_phase(
+        db: &TestDb,
+        phase: Phase,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> TestApp {
         init_logs();
         let mut settings = Settings::defaults();
         settings.server.bind = "127.0.0.1:0".parse().unwrap();
         settings.server.workers = 2;
         tweak(&mut settings);
         let pool = storage::connect_pool(&db.config, &settings.database).unwrap();
-        let application =
-            Application::build(&settings, pool, Phase::Serving).expect("building the app");
+        let application = Application::build(&settings, pool, phase).expect("building the app");
         let port = application.port();
         let stats = application.stats();
+        let lifecycle = application.lifecycle();
         actix_web::rt::spawn(application.run_until_stopped());
         TestApp {
             address: format!("http://127.0.0.1:{port}"),
-
             stats,
+            lifecycle,
             http: reqwest::Client::new(),
         }
     }
