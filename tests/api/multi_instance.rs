@@ -3,6 +3,8 @@
 
 use futures_util::future::join_all;
 
+use email_sessions::configuration::WritePath;
+
 use crate::helpers::{TestApp, TestDb, emails, status_and_json};
 use crate::race::assert_first_touch_race_is_clean;
 
@@ -55,6 +57,32 @@ async fn a_first_touch_race_split_across_instances_is_clean() {
             &db,
             &token,
             &format!("race-{round}"),
+            100,
+        )
+        .await;
+    }
+}
+
+#[actix_web::test]
+async fn many_concurrent_writers_on_one_row_stay_clean() {
+    // Arrange: instances on the direct path, so every request is its own
+    // transaction and dozens race on one row: the database's constraint and
+    // row lock are all that stand between them and a mixed recipient list.
+    let db = TestDb::create().await;
+    let direct = |s: &mut email_sessions::configuration::Settings| {
+        s.sessions.write_path = WritePath::Direct;
+    };
+    let first = TestApp::spawn_on(&db, direct).await;
+    let second = TestApp::spawn_on(&db, direct).await;
+    let token = db.create_user("alice").await;
+
+    // Act + Assert
+    for round in 0..3 {
+        assert_first_touch_race_is_clean(
+            &[&first, &second],
+            &db,
+            &token,
+            &format!("direct-{round}"),
             100,
         )
         .await;
