@@ -72,9 +72,9 @@ impl TestDb {
         TestDb { config }
     }
 
-    /// A libpq URL for this database, for child processes (`DATABASE_URL`).
+    /// Connection settings for child processes (`DATABASE_URL`).
     pub fn url(&self) -> String {
-        config_url(&self.config)
+        email_sessions::database::conninfo(&self.config)
     }
 
     /// A plain connection, for checking invariants in the database.
@@ -145,23 +145,6 @@ pub struct StoredSession {
     pub version: i64,
     pub subject: Option<String>,
     pub recipients: Vec<String>,
-}
-
-/// Renders connection settings as a URL (host may be a socket directory).
-pub fn config_url(config: &tokio_postgres::Config) -> String {
-    let host = match &config.get_hosts()[0] {
-        tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
-        tokio_postgres::config::Host::Tcp(host) => host.clone(),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    let user = config.get_user().unwrap_or("postgres");
-    let dbname = config.get_dbname().unwrap_or("postgres");
-    let mut url = format!("postgresql://{user}@/{dbname}?host={host}&port={port}");
-    if let Some(password) = config.get_password() {
-        url.push_str("&password=");
-        url.push_str(std::str::from_utf8(password).expect("UTF-8 password"));
-    }
-    url
 }
 
 async fn connect(config: &tokio_postgres::Config) -> tokio_postgres::Client {
