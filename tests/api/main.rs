@@ -9,6 +9,7 @@ mod bounds;
 mod burst_tool;
 mod crash;
 mod database_outage;
+mod disconnect;
 mod drain;
 mod duplicate_burst;
 mod health;
