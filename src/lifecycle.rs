@@ -39,4 +39,15 @@ impl Lifecycle {
     pub fn enter(&self, phase: Phase) {
         self.0.store(phase as u8, Ordering::Release);
     }
+
+    /// Starting -> Serving, unless a stop signal already moved us on to
+    /// Draining (which must not be forgotten).
+    pub fn finish_starting(&self) {
+        let _ = self.0.compare_exchange(
+            Phase::Starting as u8,
+            Phase::Serving as u8,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
 }

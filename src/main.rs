@@ -133,7 +133,7 @@ async fn serve(settings: &Settings, database: &tokio_postgres::Config) -> anyhow
     tracing::info!(port = application.port(), bind = %settings.server.bind, "listening");
     let serving = actix_web::rt::spawn(application.run_until_signal());
     migrations::run_migrations(database).await?;
-    lifecycle.enter(Phase::Serving);
+    lifecycle.finish_starting();
     tracing::info!("ready");
     serving.await.context("joining the server task")?
 }

@@ -118,8 +118,12 @@ impl RecipientList {
             for recipient in parse_one_source(raw)? {
                 // Lower-casing the whole address is stricter than SMTP (local
                 // parts may be case-sensitive) but matches what users mean by
-                // "the same address" and never causes a missed duplicate.
-                if seen.insert(recipient.email.to_lowercase()) {
+                // "the same address". ASCII folding only, because the
+                // database's unique index folds exactly that way
+                // (`lower(email COLLATE "C")`): a Unicode fold here would
+                // disagree with it on letters like 'İ' or final sigma, and the
+                // index would turn the difference into a 500.
+                if seen.insert(recipient.email.to_ascii_lowercase()) {
                     recipients.push(recipient);
                 }
             }
@@ -434,6 +438,12 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn only_ascii_letters_fold_like_the_database_index() {
+        let list = RecipientList::parse("İnfo@x.com, info@x.com, ΑΣ@x.com, ας@x.com").unwrap();
+        assert_eq!(list.len(), 4);
     }
 
     #[test]
@@ -771,7 +781,7 @@ mod tests {
         let mut seen = HashSet::new();
         recipients
             .into_iter()
-            .filter(|r| seen.insert(r.email.to_lowercase()))
+            .filter(|r| seen.insert(r.email.to_ascii_lowercase()))
             .collect()
     }
 

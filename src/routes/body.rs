@@ -73,7 +73,10 @@ pub fn parse_update(request: &HttpRequest, body: &[u8]) -> Result<Change, ApiErr
                 )
             })?;
             change_from(
-                form.to.or(form.cm_to).map(JsonRecipients::Joined),
+                first_given(
+                    form.to.map(JsonRecipients::Joined),
+                    form.cm_to.map(JsonRecipients::Joined),
+                ),
                 form.subject,
             )
         }
@@ -86,7 +89,7 @@ pub fn parse_update(request: &HttpRequest, body: &[u8]) -> Result<Change, ApiErr
                     ),
                 )
             })?;
-            change_from(json.to.or(json.cm_to), json.subject)
+            change_from(first_given(json.to, json.cm_to), json.subject)
         }
         other => Err(ApiError::new(
             ErrorCode::UnsupportedMediaType,
@@ -97,17 +100,33 @@ pub fn parse_update(request: &HttpRequest, body: &[u8]) -> Result<Change, ApiErr
     }
 }
 
+impl JsonRecipients {
+    fn is_blank(&self) -> bool {
+        match self {
+            JsonRecipients::Joined(raw) => raw.trim().is_empty(),
+            JsonRecipients::Each(items) => items.iter().all(|item| item.trim().is_empty()),
+        }
+    }
+}
+
+/// `to`, or its alias `cm_to` when `to` is absent or blank. Blank counts as
+/// absent ("leave recipients alone"): the plugin sometimes reports before it
+/// knows the recipients.
+fn first_given(
+    to: Option<JsonRecipients>,
+    cm_to: Option<JsonRecipients>,
+) -> Option<JsonRecipients> {
+    [to, cm_to]
+        .into_iter()
+        .flatten()
+        .find(|given| !given.is_blank())
+}
+
 fn change_from(to: Option<JsonRecipients>, subject: Option<String>) -> Result<Change, ApiError> {
-    // Blank `to` means "leave recipients alone", as absent does: the plugin
-    // sometimes reports before it knows the recipients.
     let recipients = match to {
-        Some(JsonRecipients::Joined(raw)) if !raw.trim().is_empty() => {
-            Some(RecipientList::parse(&raw))
-        }
-        Some(JsonRecipients::Each(items)) if items.iter().any(|item| !item.trim().is_empty()) => {
-            Some(RecipientList::parse_each(&items))
-        }
-        _ => None,
+        Some(JsonRecipients::Joined(raw)) => Some(RecipientList::parse(&raw)),
+        Some(JsonRecipients::Each(items)) => Some(RecipientList::parse_each(&items)),
+        None => None,
     }
     .transpose()
     .map_err(invalid_recipients)?;

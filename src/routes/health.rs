@@ -39,7 +39,15 @@ pub async fn readyz(
     };
     match tokio::time::timeout(READINESS_TIMEOUT, probe).await {
         Ok(Ok(())) => HttpResponse::Ok().json(json!({"status": "ready"})),
-        Ok(Err(error)) => not_ready("database_unavailable", format!("database error: {error}")),
+        Ok(Err(error)) => {
+            // The cause is for the operator's log, not for whoever polls us.
+            tracing::warn!(error = format!("{error:#}"), "readiness check failed");
+            not_ready(
+                "database_unavailable",
+                "the database did not answer".to_owned(),
+            )
+        }
+
         Err(_) => not_ready(
             "database_unavailable",
             "the database did not answer within 1s".to_owned(),

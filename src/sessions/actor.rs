@@ -46,6 +46,7 @@ pub struct SessionActor {
     registry: RegistryLink,
     actor_id: u64,
     idle_timeout: Duration,
+    max_queued: usize,
     queue: Vec<(Change, Reply)>,
     writing: bool,
     retiring: bool,
@@ -64,6 +65,7 @@ impl SessionActor {
         registry: RegistryLink,
         actor_id: u64,
         idle_timeout: Duration,
+        max_queued: usize,
     ) -> SessionActor {
         SessionActor {
             key,
@@ -72,6 +74,7 @@ impl SessionActor {
             registry,
             actor_id,
             idle_timeout,
+            max_queued,
             queue: Vec::new(),
             writing: false,
             retiring: false,
@@ -106,7 +109,6 @@ impl SessionActor {
         ctx: &mut Context<Self>,
     ) {
         self.writing = false;
-        self.registry.batch_finished();
         self.last_active = Instant::now();
         let answer = match result {
             Ok(BatchResult::Unchanged(session)) => {
@@ -150,18 +152,19 @@ impl SessionActor {
         if !self.queue.is_empty() {
             self.start_batch(ctx);
         }
+        // Only now: a drain polling the count must never see zero between
+        // this batch and the next one.
+        self.registry.batch_finished();
     }
 
     fn retire_if_idle(&mut self, ctx: &mut Context<Self>) {
         let idle = !self.writing
             && self.queue.is_empty()
             && self.last_active.elapsed() >= self.idle_timeout;
-        if idle {
-            // Leave the registry first, so new requests find a fresh actor;
-            // a request already holding our address sees its message dropped
-            // and re-routes.
+        // Leave the registry first, so new requests find a fresh actor; a
+        // request that still slips a message in sees it dropped and re-routes.
+        if idle && self.registry.retire(&self.key, self.actor_id) {
             self.retiring = true;
-            self.registry.retire(&self.key, self.actor_id);
             ctx.stop();
         }
     }
@@ -185,6 +188,16 @@ impl Handler<Update> for SessionActor {
             return;
         }
         self.last_active = Instant::now();
+        // The registry bounds requests whose clients still wait; this bounds
+        // the queue itself, which also holds the changes of clients that hung
+        // up (their writes still happen).
+        if self.queue.len() >= self.max_queued {
+            self.stats.record_rejected("waiting_per_session");
+            let _ = update
+                .reply
+                .send(Err(UpdateError::Overloaded("waiting_per_session")));
+            return;
+        }
         self.queue.push((update.change, update.reply));
         if !self.writing {
             self.start_batch(ctx);

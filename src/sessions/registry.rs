@@ -206,8 +206,9 @@ impl Registry {
         let stats = self.inner.stats.clone();
         let link = RegistryLink(Arc::downgrade(&self.inner));
         let idle_timeout = self.inner.settings.idle_timeout();
+        let max_queued = self.inner.settings.max_waiting_per_session;
         let addr = SessionActor::start_in_arbiter(&self.inner.arbiter.handle(), move |_| {
-            SessionActor::new(key, writer, stats, link, actor_id, idle_timeout)
+            SessionActor::new(key, writer, stats, link, actor_id, idle_timeout, max_queued)
         });
         SessionHandle {
             actor_id,
@@ -217,7 +218,9 @@ impl Registry {
     }
 
     fn forget(&self, key: &SessionKey, actor_id: u64) {
-        RegistryLink(Arc::downgrade(&self.inner)).retire(key, actor_id);
+        self.inner
+            .actors
+            .remove_if(key, |_, handle| handle.actor_id == actor_id);
     }
 
     fn reject(&self, bound: &'static str) -> UpdateError {
@@ -241,14 +244,26 @@ impl RegistryLink {
         }
     }
 
-    /// Removes the entry for `key` if it still points at actor `actor_id`
-    /// (a fresh actor may already have replaced it).
-    pub fn retire(&self, key: &SessionKey, actor_id: u64) {
-        if let Some(inner) = self.0.upgrade() {
-            inner
+    /// Lets actor `actor_id` leave the registry, unless a request holds its
+    /// address right now; returns whether the actor may stop. Refusing while
+    /// a request is about to send keeps re-routes (and the reordering they
+    /// could cause) rare. An entry that already points at a fresh actor is
+    /// left alone, and the old actor may stop.
+    pub fn retire(&self, key: &SessionKey, actor_id: u64) -> bool {
+        let Some(inner) = self.0.upgrade() else {
+            return true;
+        };
+        let removed = inner
+            .actors
+            .remove_if(key, |_, handle| {
+                handle.actor_id == actor_id && handle.waiting.load(Ordering::Acquire) == 0
+            })
+            .is_some();
+        removed
+            || inner
                 .actors
-                .remove_if(key, |_, handle| handle.actor_id == actor_id);
-        }
+                .get(key)
+                .is_none_or(|handle| handle.actor_id != actor_id)
     }
 }
 

@@ -23,7 +23,19 @@ pub fn connect_pool(
         .options(format!(
             "-c statement_timeout={}",
             settings.statement_timeout_ms
-        ));
+        ))
+        // statement_timeout is enforced by the server; if the server or the
+        // network vanishes silently, only the kernel can notice. These make
+        // it give up on a dead TCP peer in seconds, not the default ~15
+        // minutes, so a stuck write fails (and is retried) instead of
+        // holding its session's actor and every request waiting on it.
+        .tcp_user_timeout(Duration::from_millis(
+            settings.statement_timeout_ms + settings.connect_timeout_ms,
+        ))
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(10))
+        .keepalives_interval(Duration::from_secs(2))
+        .keepalives_retries(3);
     let manager = Manager::from_config(
         pg_config,
         NoTls,

@@ -1,3 +1,5 @@
+//! Bearer tokens: refusals, and `user create` printing a working token.
+
 use std::process::Command;
 
 use crate::helpers::{TestApp, TestDb, spawn_app, status_and_json};

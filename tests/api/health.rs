@@ -1,3 +1,5 @@
+//! Liveness, readiness (and its phases) and the metrics endpoint.
+
 use email_sessions::lifecycle::Phase;
 
 use crate::helpers::{TestApp, TestDb, spawn_app, status_and_json};

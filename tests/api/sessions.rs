@@ -1,3 +1,5 @@
+//! Minting and reading sessions: ownership, the session JSON and its ETag.
+
 use crate::helpers::{emails, spawn_app, status_and_json};
 
 #[actix_web::test]

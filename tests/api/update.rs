@@ -1,3 +1,6 @@
+//! The update endpoint one request at a time: form and JSON bodies, the
+//! plugin's exact request, versions, blank fields, de-duplication.
+
 use serde_json::json;
 
 use crate::helpers::{emails, spawn_app, status_and_json};
@@ -125,4 +128,23 @@ async fn addresses_are_deduplicated_case_insensitively_keeping_the_first() {
         db.stored(&token, "s1").await.unwrap().recipients,
         ["B@x.com", "a@x.com", "c@x.com"]
     );
+}
+
+#[actix_web::test]
+async fn non_ascii_addresses_that_only_unicode_folds_alike_are_both_kept() {
+    let (app, db, token) = spawn_app().await;
+    let (status, session) = status_and_json(
+        app.put_form(&token, "s1", "to=%C4%B0nfo@x.com,info@x.com")
+            .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{session}");
+    assert_eq!(db.stored(&token, "s1").await.unwrap().recipients.len(), 2);
+}
+
+#[actix_web::test]
+async fn a_blank_to_does_not_hide_cm_to() {
+    let (app, _db, token) = spawn_app().await;
+    let (_, session) = status_and_json(app.put_form(&token, "s1", "to=&cm_to=a@x.com").await).await;
+    assert_eq!(emails(&session), ["a@x.com"]);
 }
