@@ -88,6 +88,8 @@ impl Application {
                     resource("/api/email/sessions/{session_id}")
                         .route(web::get().to(routes::sessions::read_session)),
                 )
+                .service(resource("/api/email/update/").to(routes::empty_session_id))
+                .service(resource("/api/email/sessions/").to(routes::empty_session_id))
                 .service(
                     resource("/api/email/update/{session_id}")
                         .route(web::put().to(routes::update::update_session)),

@@ -129,20 +129,11 @@ impl SessionActor {
             }
             Err(error) => {
                 self.known = None;
-                let (answer, message) = match &error {
-                    StorageError::Unavailable(_) => {
-                        (UpdateError::DatabaseUnavailable, "database unavailable")
-                    }
-                    StorageError::Failed(_) => (UpdateError::Internal, "session write failed"),
-                };
-                tracing::error!(
-                    user_id = %self.key.user_id,
-                    session_id = %self.key.session_id,
-                    batch = replies.len(),
-                    error = format!("{:#}", anyhow::Error::new(error)),
-                    "{message}"
-                );
-                Err(answer)
+                Err(UpdateError::log_storage_failure(
+                    error,
+                    &self.key,
+                    replies.len(),
+                ))
             }
         };
         for reply in replies {

@@ -14,7 +14,9 @@ use std::sync::Arc;
 pub use registry::Registry;
 pub use writer::SessionWriter;
 
+use crate::domain::identity::SessionKey;
 use crate::error::{ApiError, ErrorCode};
+use crate::storage::StorageError;
 use crate::storage::sessions::SessionState;
 
 /// What an update request is answered with.
@@ -36,6 +38,31 @@ pub enum UpdateError {
     Overloaded(&'static str),
     /// An unexpected failure (logged).
     Internal,
+}
+
+impl UpdateError {
+    /// Logs a failed write once, with its cause and the session, and gives
+    /// the answer for every request the write was meant to serve.
+    pub fn log_storage_failure(
+        error: StorageError,
+        key: &SessionKey,
+        requests: usize,
+    ) -> UpdateError {
+        let (answer, message) = match &error {
+            StorageError::Unavailable(_) => {
+                (UpdateError::DatabaseUnavailable, "database unavailable")
+            }
+            StorageError::Failed(_) => (UpdateError::Internal, "session write failed"),
+        };
+        tracing::error!(
+            user_id = %key.user_id,
+            session_id = %key.session_id,
+            requests,
+            error = format!("{:#}", anyhow::Error::new(error)),
+            "{message}"
+        );
+        answer
+    }
 }
 
 impl From<UpdateError> for ApiError {

@@ -21,7 +21,6 @@ use crate::sessions::actor::{SessionActor, Update};
 use crate::sessions::writer::SessionWriter;
 use crate::sessions::{UpdateError, UpdateOutcome};
 use crate::stats::Stats;
-use crate::storage::StorageError;
 
 /// A request whose actor stopped under it is re-routed this many times; one
 /// is enough unless idle timeouts are absurdly short.
@@ -170,14 +169,7 @@ impl Registry {
                     created: outcome.created,
                 })
             }
-            Err(StorageError::Unavailable(cause)) => {
-                tracing::error!(error = format!("{cause:#}"), "database unavailable");
-                Err(UpdateError::DatabaseUnavailable)
-            }
-            Err(StorageError::Failed(cause)) => {
-                tracing::error!(error = format!("{cause:#}"), "session write failed");
-                Err(UpdateError::Internal)
-            }
+            Err(error) => Err(UpdateError::log_storage_failure(error, &key, 1)),
         }
     }
 

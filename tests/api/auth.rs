@@ -20,6 +20,21 @@ async fn a_request_without_a_token_is_401_json() {
 }
 
 #[actix_web::test]
+async fn even_unknown_api_paths_want_a_token_first() {
+    let (app, _db, token) = spawn_app().await;
+    let (status, _) = status_and_json(app.get("/api/nope").await).await;
+    assert_eq!(status, 401);
+    let response = app
+        .http
+        .get(format!("{}/api/nope", app.address))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+}
+
+#[actix_web::test]
 async fn an_unknown_or_malformed_token_is_401() {
     let (app, _db, _) = spawn_app().await;
     for header in ["Bearer nope", "Basic abc", "Bearer", "bearer  "] {
