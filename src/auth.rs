@@ -1,8 +1,11 @@
 //! Bearer tokens: minting, hashing and verifying them.
 //!
-//! A token is 256 random bits shown once; the database keeps only its
-//! SHA-256. Verified tokens are remembered for a short time so that a burst
-//! of duplicate requests costs one database lookup, not one per request.
+//! A token is `<user id>.<secret>`: the ID selects the user's row, and the
+//! secret (256 random bits, shown once) is checked against the SHA-256 the
+//! row keeps, in constant time. Looking the row up by ID rather than by
+//! secret keeps the secret out of any variable-time comparison (a B-tree
+//! search included). Verified tokens are remembered for a short time so that
+//! a burst of duplicate requests costs one database lookup, not one each.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,7 +16,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use dashmap::DashMap;
-use deadpool_postgres::Pool;
+use deadpool_postgres::{GenericClient, Pool};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -22,14 +25,26 @@ use crate::domain::identity::UserId;
 use crate::error::{ApiError, ErrorCode};
 use crate::storage::{StorageError, retry, users};
 
-/// Mints a new random token (64 hex characters).
-pub fn generate_token() -> String {
-    hex::encode(rand::random::<[u8; 32]>())
+/// Creates a user named `name` and returns its new token, the only time the
+/// token exists in full.
+pub async fn create_user(
+    client: &impl GenericClient,
+    name: &str,
+) -> Result<String, users::CreateUserError> {
+    let secret = hex::encode(rand::random::<[u8; 32]>());
+    let id = users::create(client, name, &hash_secret(&secret)).await?;
+    Ok(format!("{id}.{secret}"))
 }
 
-/// The only form in which a token is stored.
-pub fn hash_token(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
+/// The only form in which a token's secret is stored.
+pub fn hash_secret(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// Splits `<user id>.<secret>`.
+fn parse_token(token: &str) -> Option<(UserId, &str)> {
+    let (id, secret) = token.split_once('.')?;
+    Some((UserId(id.parse().ok()?), secret))
 }
 
 /// Verifies tokens against the database, with a short-lived cache.
@@ -50,7 +65,6 @@ struct AuthenticatorInner {
 #[derive(Clone, Copy)]
 struct CachedUser {
     id: UserId,
-    token_hash: [u8; 32],
     expires_at: Instant,
 }
 
@@ -69,32 +83,36 @@ impl Authenticator {
 
     /// The user holding `token`, or 401.
     pub async fn authenticate(&self, token: &str) -> Result<UserId, ApiError> {
-        let presented = hash_token(token);
+        // The cache is keyed by a digest of the whole token, so a hit proves
+        // the caller presented exactly a token verified moments ago.
+        let cache_key = hash_secret(token);
         let now = Instant::now();
-        if let Some(cached) = self.inner.cache.get(&presented).map(|entry| *entry)
+        if let Some(cached) = self.inner.cache.get(&cache_key).map(|entry| *entry)
             && cached.expires_at > now
-            && bool::from(cached.token_hash.ct_eq(&presented))
         {
             return Ok(cached.id);
         }
+        let (user_id, secret) =
+            parse_token(token).ok_or_else(|| unauthorized("malformed bearer token"))?;
         let client = self.inner.pool.get().await.map_err(|error| {
             ApiError::from(StorageError::Unavailable(anyhow::Error::new(error)))
         })?;
-        let stored = users::find_by_token_hash(&client, &presented)
-            .await
-            .map_err(|error| match retry::transient_cause(&error) {
-                Some(_) => ApiError::from(StorageError::Unavailable(error)),
-                None => ApiError::from(StorageError::Failed(error)),
-            })?;
-        let user = match stored {
-            Some(user) if bool::from(user.token_hash.ct_eq(&presented)) => user,
-            _ => return Err(unauthorized("unknown bearer token")),
-        };
-        self.remember(presented, user.id, now);
-        Ok(user.id)
+        let stored =
+            users::token_hash(&client, user_id).await.map_err(
+                |error| match retry::transient_cause(&error) {
+                    Some(_) => ApiError::from(StorageError::Unavailable(error)),
+                    None => ApiError::from(StorageError::Failed(error)),
+                },
+            )?;
+        let verified = stored.is_some_and(|stored| bool::from(stored.ct_eq(&hash_secret(secret))));
+        if !verified {
+            return Err(unauthorized("unknown bearer token"));
+        }
+        self.remember(cache_key, user_id, now);
+        Ok(user_id)
     }
 
-    fn remember(&self, token_hash: [u8; 32], id: UserId, now: Instant) {
+    fn remember(&self, cache_key: [u8; 32], id: UserId, now: Instant) {
         let cache = &self.inner.cache;
         if cache.len() >= self.inner.capacity {
             cache.retain(|_, cached| cached.expires_at > now);
@@ -103,10 +121,9 @@ impl Authenticator {
             }
         }
         cache.insert(
-            token_hash,
+            cache_key,
             CachedUser {
                 id,
-                token_hash,
                 expires_at: now + self.inner.ttl,
             },
         );
@@ -170,10 +187,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tokens_are_unique_and_hash_to_32_bytes() {
-        let (a, b) = (generate_token(), generate_token());
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 64);
-        assert_ne!(hash_token(&a), hash_token(&b));
+    fn tokens_parse_into_user_and_secret() {
+        assert_eq!(parse_token("42.abc"), Some((UserId(42), "abc")));
+        assert_eq!(parse_token("abc"), None);
+        assert_eq!(parse_token("x.abc"), None);
+        assert_ne!(hash_secret("a"), hash_secret("b"));
     }
 }

@@ -13,7 +13,7 @@ use email_sessions::configuration::Settings;
 use email_sessions::database::Database;
 use email_sessions::lifecycle::Phase;
 use email_sessions::startup::Application;
-use email_sessions::storage::{self, migrations, users};
+use email_sessions::storage::{self, migrations};
 use email_sessions::telemetry;
 
 /// Email session API: collapses a plugin's duplicate reports into
@@ -116,8 +116,7 @@ async fn run_with_database(
             migrations::run_migrations(database).await?;
             let pool = storage::connect_pool(database, &settings.database)?;
             let client = pool.get().await.context("connecting to the database")?;
-            let token = auth::generate_token();
-            users::create(&client, name.trim(), &auth::hash_token(&token)).await?;
+            let token = auth::create_user(&client, name.trim()).await?;
             println!("{token}");
             Ok(())
         }
@@ -171,9 +170,7 @@ async fn create_burst_users(args: &BurstArgs) -> anyhow::Result<Vec<String>> {
         let run_id = args.run_id.as_deref().unwrap_or("burst");
         let mut tokens = Vec::with_capacity(args.users.get());
         for user in 0..args.users.get() {
-            let token = auth::generate_token();
-            let name = format!("burst-{run_id}-u{user}");
-            users::create(&client, &name, &auth::hash_token(&token))
+            let token = auth::create_user(&client, &format!("burst-{run_id}-u{user}"))
                 .await
                 .context("creating a burst user")?;
             tokens.push(token);

@@ -18,7 +18,7 @@ use crate::burst::{self, BurstArgs, Mode, Report};
 use crate::configuration::{Settings, WritePath};
 use crate::database::{self, Database};
 use crate::embedded;
-use crate::storage::{self, migrations, users};
+use crate::storage::{self, migrations};
 use instances::Instance;
 
 /// Database the benchmark creates afresh on the cluster each run.
@@ -198,14 +198,7 @@ async fn create_users(
         .context("connecting to create benchmark users")?;
     let mut tokens = Vec::with_capacity(count);
     for user in 0..count {
-        let token = auth::generate_token();
-        users::create(
-            &client,
-            &format!("bench-u{user}"),
-            &auth::hash_token(&token),
-        )
-        .await?;
-        tokens.push(token);
+        tokens.push(auth::create_user(&client, &format!("bench-u{user}")).await?);
     }
     Ok(tokens)
 }

@@ -1,20 +1,11 @@
-//! API users and their token hashes. Only the SHA-256 of a token is ever
-//! stored; the token itself exists once, on the creator's terminal.
+//! API users and their token hashes. Only the SHA-256 of a token's secret
+//! is ever stored; the token itself exists once, on the creator's terminal.
 
 use anyhow::Context;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::error::SqlState;
 
 use crate::domain::identity::UserId;
-
-/// A user as the token lookup returns it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredUser {
-    /// Database ID.
-    pub id: UserId,
-    /// The stored token hash, compared again in constant time by the caller.
-    pub token_hash: [u8; 32],
-}
 
 /// Why a user could not be created.
 #[derive(Debug, thiserror::Error)]
@@ -48,26 +39,23 @@ pub async fn create(
     }
 }
 
-/// Finds the user whose token hashes to `token_hash`.
-pub async fn find_by_token_hash(
+/// The stored hash of user `id`'s token secret.
+pub async fn token_hash(
     client: &impl GenericClient,
-    token_hash: &[u8; 32],
-) -> anyhow::Result<Option<StoredUser>> {
+    id: UserId,
+) -> anyhow::Result<Option<[u8; 32]>> {
     let statement = client
-        .prepare_cached("SELECT id, token_hash FROM users WHERE token_hash = $1")
+        .prepare_cached("SELECT token_hash FROM users WHERE id = $1")
         .await?;
     let row = client
-        .query_opt(&statement, &[&token_hash.as_slice()])
+        .query_opt(&statement, &[&id.0])
         .await
         .context("looking up a token")?;
     row.map(|row| {
         let stored: Vec<u8> = row.try_get("token_hash")?;
-        Ok(StoredUser {
-            id: UserId(row.try_get("id")?),
-            token_hash: stored
-                .try_into()
-                .map_err(|_| anyhow::anyhow!("stored token hash is not 32 bytes"))?,
-        })
+        stored
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("stored token hash is not 32 bytes"))
     })
     .transpose()
 }

@@ -10,7 +10,7 @@ use email_sessions::embedded::EmbeddedPostgres;
 use email_sessions::lifecycle::{Lifecycle, Phase};
 use email_sessions::startup::Application;
 use email_sessions::stats::Stats;
-use email_sessions::storage::{self, migrations, users};
+use email_sessions::storage::{self, migrations};
 use reqwest::Response;
 use serde_json::Value;
 use tokio::sync::OnceCell;
@@ -84,13 +84,11 @@ impl TestDb {
 
     /// Creates a user and returns its token.
     pub async fn create_user(&self, name: &str) -> String {
-        let token = auth::generate_token();
         let pool = storage::connect_pool(&self.config, &Settings::defaults().database).unwrap();
         let client = pool.get().await.unwrap();
-        users::create(&client, name, &auth::hash_token(&token))
+        auth::create_user(&client, name)
             .await
-            .expect("creating a user");
-        token
+            .expect("creating a user")
     }
 
     /// How many session rows exist for this session ID (all users).
@@ -110,13 +108,15 @@ impl TestDb {
     /// The stored (version, subject, recipient emails) of a user's session.
     pub async fn stored(&self, token: &str, session_id: &str) -> Option<StoredSession> {
         let client = self.client().await;
-        let hash = auth::hash_token(token);
+        let user_id: i64 = token
+            .split_once('.')
+            .and_then(|(id, _)| id.parse().ok())
+            .expect("token is <user id>.<secret>");
         let row = client
             .query_opt(
-                "SELECT s.id, s.version, s.subject FROM email_sessions s
-                 JOIN users u ON u.id = s.user_id
-                 WHERE u.token_hash = $1 AND s.session_id = $2",
-                &[&hash.as_slice(), &session_id],
+                "SELECT id, version, subject FROM email_sessions
+                 WHERE user_id = $1 AND session_id = $2",
+                &[&user_id, &session_id],
             )
             .await
             .unwrap()?;
