@@ -570,7 +570,9 @@ async fn init_cluster(root: &Path, bin_dir: &Path, runner: Runner) -> anyhow::Re
         .arg(format!("--username={SUPERUSER}"))
         .arg("--auth=trust")
         .arg("--encoding=UTF8")
-        .arg("--locale=C")
+        // A UTF-8 collation like a production server's, so case folding
+        // (lower(), the recipient index) behaves here as it will there.
+        .arg("--locale=C.UTF-8")
         .output()
         .await
         .context("running initdb")?;
