@@ -14,6 +14,7 @@ pub mod database;
 pub mod domain;
 pub mod embedded;
 pub mod error;
+pub mod instance;
 pub mod lifecycle;
 pub mod metric_names;
 pub mod middleware;

@@ -11,6 +11,7 @@ use email_sessions::bench::{self, BenchArgs};
 use email_sessions::burst::{self, BurstArgs};
 use email_sessions::configuration::Settings;
 use email_sessions::database::Database;
+use email_sessions::instance::LISTENING_PREFIX;
 use email_sessions::lifecycle::Phase;
 use email_sessions::startup::Application;
 use email_sessions::storage::{self, migrations};
@@ -129,7 +130,11 @@ async fn serve(settings: &Settings, database: &tokio_postgres::Config) -> anyhow
     let pool = storage::connect_pool(database, &settings.database)?;
     let application = Application::build(settings, pool, Phase::Starting)?;
     let lifecycle = application.lifecycle();
-    tracing::info!(port = application.port(), bind = %settings.server.bind, "listening");
+    let address = std::net::SocketAddr::new(settings.server.bind.ip(), application.port());
+    tracing::info!(%address, "listening");
+    // On stdout, whatever the log level: scripts (and the benchmark) that
+    // start `serve --bind 127.0.0.1:0` learn the port from this line.
+    println!("{LISTENING_PREFIX}{address}");
     let serving = actix_web::rt::spawn(application.run_until_signal());
     migrations::run_migrations(database).await?;
     lifecycle.finish_starting();

@@ -4,7 +4,6 @@
 //! bursts against the `/healthz` ceiling, distinct writes against the
 //! database's own locked-update rate. It writes `BENCHMARKS.md`.
 
-mod instances;
 mod pgbench;
 mod table;
 
@@ -18,8 +17,8 @@ use crate::burst::{self, BurstArgs, Mode, Report};
 use crate::configuration::{Settings, WritePath};
 use crate::database::{self, Database};
 use crate::embedded;
+use crate::instance::Instance;
 use crate::storage::{self, migrations};
-use instances::Instance;
 
 /// Database the benchmark creates afresh on the cluster each run.
 const BENCH_DATABASE: &str = "email_sessions_bench";
@@ -96,8 +95,15 @@ async fn run_on(
     migrations::run_migrations(&config).await?;
     let tokens = create_users(&config, settings, 4).await?;
     eprintln!("starting two instances (actor and direct write paths)");
-    let actor = Instance::start(&url, WritePath::Actor).await?;
-    let direct = Instance::start(&url, WritePath::Direct).await?;
+    let binary = std::env::current_exe().context("locating our own binary")?;
+    // Per-request access logs would cost more than the requests.
+    let actor = Instance::start(&binary, &url, &[("RUST_LOG", "warn")]).await?;
+    let direct = Instance::start(
+        &binary,
+        &url,
+        &[("RUST_LOG", "warn"), ("APP_SESSIONS__WRITE_PATH", "direct")],
+    )
+    .await?;
 
     let mut measured = Vec::new();
     for scenario in &MATRIX {

@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 
-use crate::helpers::TestDb;
-use crate::process::ServiceProcess;
+use crate::helpers::{TestDb, start_process};
 
 fn list(session: usize, variant: usize) -> Vec<String> {
     (0..5)
@@ -20,13 +19,13 @@ async fn sigkill_mid_burst_leaves_no_partial_recipient_list() {
     // Arrange
     let db = TestDb::create().await;
     let token = db.create_user("alice").await;
-    let service = ServiceProcess::start(&db, &[]).await;
+    let service = start_process(&db, &[]).await;
     let http = reqwest::Client::new();
     let answered = AtomicUsize::new(0);
     let requests = (0..600).map(|n| {
         let (session, variant) = (n % 30, n / 30 % 4);
         let body = format!("to={}", list(session, variant).join(","));
-        let (http, token, address, answered) = (&http, &token, &service.address, &answered);
+        let (http, token, address, answered) = (&http, &token, &service.url, &answered);
         async move {
             actix_web::rt::time::sleep(Duration::from_micros(n as u64 * 300)).await;
             let response = http
@@ -46,11 +45,11 @@ async fn sigkill_mid_burst_leaves_no_partial_recipient_list() {
         while answered.load(Ordering::Relaxed) < 100 {
             actix_web::rt::time::sleep(Duration::from_millis(1)).await;
         }
-        service.signal("KILL");
+        service.signal("KILL").unwrap();
     };
     futures_util::future::join(join_all(requests), kill).await;
     drop(service);
-    let restarted = ServiceProcess::start(&db, &[]).await;
+    let restarted = start_process(&db, &[]).await;
 
     // Assert
     let mut stored_sessions = 0;
@@ -67,10 +66,7 @@ async fn sigkill_mid_burst_leaves_no_partial_recipient_list() {
     }
     assert!(stored_sessions > 0, "some writes landed before the kill");
     let response = http
-        .put(format!(
-            "{}/api/email/update/after-crash",
-            restarted.address
-        ))
+        .put(format!("{}/api/email/update/after-crash", restarted.url))
         .bearer_auth(&token)
         .body("to=a@x.com")
         .send()

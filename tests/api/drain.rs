@@ -5,16 +5,14 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
-use crate::helpers::TestDb;
-use crate::process::ServiceProcess;
+use crate::helpers::{TestDb, start_process};
 
 #[actix_web::test]
 async fn sigterm_during_a_burst_loses_no_acknowledged_write() {
     // Arrange
     let db = TestDb::create().await;
     let token = db.create_user("alice").await;
-    let mut service =
-        ServiceProcess::start(&db, &[("APP_SERVER__SHUTDOWN_TIMEOUT_SECS", "10")]).await;
+    let mut service = start_process(&db, &[("APP_SERVER__SHUTDOWN_TIMEOUT_SECS", "10")]).await;
     // A fresh connection per request: a reused keep-alive connection closed
     // by the server at shutdown is a client-side race, not what we test.
     let http = reqwest::Client::builder()
@@ -22,7 +20,7 @@ async fn sigterm_during_a_burst_loses_no_acknowledged_write() {
         .build()
         .unwrap();
     let requests = (0..400).map(|i| {
-        let (http, token, address) = (&http, &token, &service.address);
+        let (http, token, address) = (&http, &token, &service.url);
         async move {
             actix_web::rt::time::sleep(Duration::from_micros(i * 500)).await;
             let result = http
@@ -44,11 +42,11 @@ async fn sigterm_during_a_burst_loses_no_acknowledged_write() {
     // Act: stop the service a quarter of the way into the burst.
     let stop = async {
         actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-        service.signal("TERM");
+        service.signal("TERM").unwrap();
         Instant::now()
     };
     let (results, signalled_at) = futures_util::future::join(join_all(requests), stop).await;
-    let exit = service.wait(Duration::from_secs(15)).await;
+    let exit = service.wait(Duration::from_secs(15)).await.unwrap();
     let drain_time = signalled_at.elapsed();
 
     // Assert

@@ -7,6 +7,7 @@ use std::sync::Once;
 use email_sessions::auth;
 use email_sessions::configuration::Settings;
 use email_sessions::embedded::EmbeddedPostgres;
+use email_sessions::instance::Instance;
 use email_sessions::lifecycle::{Lifecycle, Phase};
 use email_sessions::startup::Application;
 use email_sessions::stats::Stats;
@@ -238,6 +239,26 @@ impl TestApp {
             .await
             .expect("GET failed")
     }
+}
+
+/// `email-sessions serve` as a child process on `db`, with extra settings.
+pub async fn start_process(db: &TestDb, settings: &[(&str, &str)]) -> Instance {
+    let mut environment = vec![(
+        "RUST_LOG",
+        if std::env::var("TEST_LOG").is_ok() {
+            "info"
+        } else {
+            "warn"
+        },
+    )];
+    environment.extend_from_slice(settings);
+    Instance::start(
+        Path::new(env!("CARGO_BIN_EXE_email-sessions")),
+        &db.url(),
+        &environment,
+    )
+    .await
+    .expect("starting email-sessions serve")
 }
 
 /// A fresh database, one instance on it, and one user's token.

@@ -18,7 +18,6 @@ mod isolation;
 mod metrics;
 mod multi_instance;
 mod passivation;
-mod process;
 mod race;
 mod sessions;
 mod update;

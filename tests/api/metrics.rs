@@ -3,8 +3,7 @@
 
 use futures_util::future::join_all;
 
-use crate::helpers::TestDb;
-use crate::process::ServiceProcess;
+use crate::helpers::{TestDb, start_process};
 
 fn counter(text: &str, name: &str) -> f64 {
     text.lines()
@@ -18,12 +17,12 @@ async fn counters_add_up_after_a_known_burst() {
     // Arrange
     let db = TestDb::create().await;
     let token = db.create_user("alice").await;
-    let service = ServiceProcess::start(&db, &[]).await;
+    let service = start_process(&db, &[]).await;
     let http = reqwest::Client::new();
 
     // Act: 5 sessions x 40 identical updates.
     let requests = (0..200).map(|n| {
-        http.put(format!("{}/api/email/update/m-{}", service.address, n % 5))
+        http.put(format!("{}/api/email/update/m-{}", service.url, n % 5))
             .bearer_auth(&token)
             .body("to=a@x.com,b@x.com&subject=M")
             .send()
@@ -32,7 +31,7 @@ async fn counters_add_up_after_a_known_burst() {
         assert!(response.unwrap().status().is_success());
     }
     let text = http
-        .get(format!("{}/metrics", service.address))
+        .get(format!("{}/metrics", service.url))
         .send()
         .await
         .unwrap()
