@@ -16,28 +16,28 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use dashmap::DashMap;
-use deadpool_postgres::{GenericClient, Pool};
+use deadpool_postgres::GenericClient;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::configuration::AuthSettings;
 use crate::domain::identity::UserId;
 use crate::error::{ApiError, ErrorCode};
-use crate::storage::{StorageError, retry, users};
+use crate::storage::{self, CreateUserError, Store};
 
 /// Creates a user named `name` and returns its new token, the only time the
 /// token exists in full.
-pub async fn create_user(
+pub(crate) async fn create_user(
     client: &impl GenericClient,
     name: &str,
-) -> Result<String, users::CreateUserError> {
+) -> Result<String, CreateUserError> {
     let secret = hex::encode(rand::random::<[u8; 32]>());
-    let id = users::create(client, name, &hash_secret(&secret)).await?;
+    let id = storage::create_user(client, name, &hash_secret(&secret)).await?;
     Ok(format!("{id}.{secret}"))
 }
 
 /// The only form in which a token's secret is stored.
-pub fn hash_secret(secret: &str) -> [u8; 32] {
+fn hash_secret(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
@@ -54,7 +54,7 @@ pub struct Authenticator {
 }
 
 struct AuthenticatorInner {
-    pool: Pool,
+    store: Store,
     // DashMap because every worker thread reads it on every request and
     // writes are rare; shards keep readers from queueing behind each other.
     cache: DashMap<[u8; 32], CachedUser>,
@@ -69,11 +69,11 @@ struct CachedUser {
 }
 
 impl Authenticator {
-    /// An authenticator reading users through `pool`.
-    pub fn new(pool: Pool, settings: &AuthSettings) -> Authenticator {
+    /// An authenticator reading users through `store`.
+    pub fn new(store: Store, settings: &AuthSettings) -> Authenticator {
         Authenticator {
             inner: Arc::new(AuthenticatorInner {
-                pool,
+                store,
                 cache: DashMap::new(),
                 ttl: settings.token_cache_ttl(),
                 capacity: settings.token_cache_capacity,
@@ -94,16 +94,7 @@ impl Authenticator {
         }
         let (user_id, secret) =
             parse_token(token).ok_or_else(|| unauthorized("malformed bearer token"))?;
-        let client = self.inner.pool.get().await.map_err(|error| {
-            ApiError::from(StorageError::Unavailable(anyhow::Error::new(error)))
-        })?;
-        let stored =
-            users::token_hash(&client, user_id).await.map_err(
-                |error| match retry::transient_cause(&error) {
-                    Some(_) => ApiError::from(StorageError::Unavailable(error)),
-                    None => ApiError::from(StorageError::Failed(error)),
-                },
-            )?;
+        let stored = self.inner.store.token_hash(user_id).await?;
         let verified = stored.is_some_and(|stored| bool::from(stored.ct_eq(&hash_secret(secret))));
         if !verified {
             return Err(unauthorized("unknown bearer token"));

@@ -1,8 +1,10 @@
 //! Settings, layered the way operators expect: the defaults in
-//! `config/base.toml` (compiled in, so the binary runs from any directory),
-//! then `config/<APP_ENVIRONMENT>.toml` from the working directory when
-//! present, then `APP_*` environment variables, then `DATABASE_URL`, and last
-//! whatever the command line says (`serve --bind`).
+//! `config/base.toml`, then the environment's file `config/<APP_ENVIRONMENT>.toml`
+//! (`local` when unset), then `APP_*` environment variables, then
+//! `DATABASE_URL`, and last whatever the command line says (`serve --bind`).
+//! The files of the `local` and `production` environments are compiled in
+//! with the base, so the binary runs from any directory; any other
+//! environment's file is read from `./config/` and must exist.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,11 +14,22 @@ use anyhow::Context;
 use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 
+use crate::storage::{PoolSettings, RetryPolicy};
+
 const BASE_CONFIG: &str = include_str!("../config/base.toml");
+
+/// The environments whose files are compiled in.
+const BUILT_IN_ENVIRONMENTS: [(&str, &str); 2] = [
+    ("local", include_str!("../config/local.toml")),
+    ("production", include_str!("../config/production.toml")),
+];
 
 /// Every knob of the service; see `config/base.toml` for their meaning.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
+    /// The environment these settings were loaded for (`APP_ENVIRONMENT`).
+    #[serde(skip)]
+    pub environment: String,
     /// HTTP listener settings.
     pub server: ServerSettings,
     /// Where the data lives and how we talk to it.
@@ -46,8 +59,10 @@ pub struct ServerSettings {
 /// Database connection and pool settings.
 #[derive(Debug, Clone, Deserialize)]
 pub struct DatabaseSettings {
-    /// Connection URL; `None` selects the embedded cluster.
+    /// Connection URL (`DATABASE_URL`).
     pub url: Option<String>,
+    /// Without a URL, run the private embedded cluster; without either, refuse to start.
+    pub embedded: bool,
     /// Root directory of the embedded cluster.
     pub embedded_dir: PathBuf,
     /// Connections in the pool.
@@ -104,9 +119,16 @@ impl Settings {
     /// Reads the layered settings from the working directory and environment.
     pub fn load() -> anyhow::Result<Settings> {
         let environment = std::env::var("APP_ENVIRONMENT").unwrap_or_else(|_| "local".to_string());
-        let mut settings: Settings = Config::builder()
-            .add_source(File::from_str(BASE_CONFIG, FileFormat::Toml))
-            .add_source(File::with_name(&format!("config/{environment}")).required(false))
+        let mut builder =
+            Config::builder().add_source(File::from_str(BASE_CONFIG, FileFormat::Toml));
+        builder = match BUILT_IN_ENVIRONMENTS
+            .iter()
+            .find(|(name, _)| *name == environment)
+        {
+            Some((_, text)) => builder.add_source(File::from_str(text, FileFormat::Toml)),
+            None => builder.add_source(File::with_name(&format!("config/{environment}.toml"))),
+        };
+        let mut settings: Settings = builder
             .add_source(
                 Environment::with_prefix("APP")
                     .prefix_separator("_")
@@ -114,9 +136,10 @@ impl Settings {
                     .try_parsing(true),
             )
             .build()
-            .context("reading configuration")?
+            .with_context(|| format!("reading the configuration of environment {environment:?}"))?
             .try_deserialize()
             .context("parsing configuration")?;
+        settings.environment = environment;
         if let Ok(url) = std::env::var("DATABASE_URL")
             && !url.trim().is_empty()
         {
@@ -137,14 +160,14 @@ impl Settings {
 }
 
 impl DatabaseSettings {
-    /// Longest wait for a pooled connection.
-    pub fn pool_wait_timeout(&self) -> Duration {
-        Duration::from_millis(self.pool_wait_timeout_ms)
-    }
-
-    /// Longest time to open a connection.
-    pub fn connect_timeout(&self) -> Duration {
-        Duration::from_millis(self.connect_timeout_ms)
+    /// The pool's size and timeouts.
+    pub fn pool(&self) -> PoolSettings {
+        PoolSettings {
+            size: self.pool_size,
+            wait_timeout: Duration::from_millis(self.pool_wait_timeout_ms),
+            connect_timeout: Duration::from_millis(self.connect_timeout_ms),
+            statement_timeout: Duration::from_millis(self.statement_timeout_ms),
+        }
     }
 }
 
@@ -152,6 +175,15 @@ impl SessionSettings {
     /// Idle time after which an actor stops.
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_millis(self.idle_timeout_ms)
+    }
+
+    /// How transient database failures are retried.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            retries: self.retry_attempts,
+            base_delay: Duration::from_millis(self.retry_base_delay_ms),
+            max_delay: Duration::from_millis(self.retry_max_delay_ms),
+        }
     }
 }
 
@@ -171,5 +203,19 @@ mod tests {
         let settings = Settings::defaults();
         assert_eq!(settings.sessions.write_path, WritePath::Actor);
         assert!(settings.database.url.is_none());
+        assert!(!settings.database.embedded);
+    }
+
+    #[test]
+    fn only_the_local_environment_runs_the_embedded_database() {
+        for (name, text) in BUILT_IN_ENVIRONMENTS {
+            let settings: Settings = Config::builder()
+                .add_source(File::from_str(BASE_CONFIG, FileFormat::Toml))
+                .add_source(File::from_str(text, FileFormat::Toml))
+                .build()
+                .and_then(Config::try_deserialize)
+                .unwrap_or_else(|error| panic!("config/{name}.toml: {error}"));
+            assert_eq!(settings.database.embedded, name == "local", "{name}");
+        }
     }
 }

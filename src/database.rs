@@ -1,33 +1,46 @@
-//! Which PostgreSQL the service uses: the configured one (`DATABASE_URL`),
-//! or else the embedded private cluster, started on demand and stopped again
-//! when the command that started it is done.
+//! Which PostgreSQL a command uses: the configured one (`DATABASE_URL`), or the embedded private
+//! cluster when the configuration asks for it (the `local` environment does), started on demand
+//! and stopped again when the command that started it is done. With neither, the command stops
+//! at once: a production instance must never invent a database of its own.
 
 use anyhow::Context;
+use pg_embedded::EmbeddedPostgres;
 
-use crate::configuration::DatabaseSettings;
-use crate::embedded::EmbeddedPostgres;
+use crate::configuration::Settings;
+
+/// The database the service keeps its data in, in the embedded cluster.
+const EMBEDDED_DATABASE: &str = "email_sessions";
 
 /// Where to connect, and the embedded cluster behind it if we started one.
-pub struct Database {
+pub(crate) struct Database {
     /// Connection settings.
-    pub config: tokio_postgres::Config,
+    pub(crate) config: tokio_postgres::Config,
     embedded: Option<EmbeddedPostgres>,
 }
 
 impl Database {
-    /// The configured database, or the embedded one.
-    pub async fn open(settings: &DatabaseSettings) -> anyhow::Result<Database> {
-        if let Some(url) = &settings.url {
+    /// The configured database, or the embedded one when enabled; an error naming
+    /// `DATABASE_URL` when there is neither.
+    pub(crate) async fn open(settings: &Settings) -> anyhow::Result<Database> {
+        let database = &settings.database;
+        if let Some(url) = &database.url {
             return Ok(Database {
                 config: url.parse().context("parsing DATABASE_URL")?,
                 embedded: None,
             });
         }
-        tracing::info!(dir = %settings.embedded_dir.display(), "no DATABASE_URL; using the embedded PostgreSQL");
-        let embedded = EmbeddedPostgres::start(&settings.embedded_dir).await?;
+        anyhow::ensure!(
+            database.embedded,
+            "DATABASE_URL is not set, and environment {:?} runs no embedded database \
+             (database.embedded = false). Set DATABASE_URL to the PostgreSQL server to use",
+            settings.environment
+        );
+        tracing::info!(dir = %database.embedded_dir.display(), "no DATABASE_URL; using the embedded PostgreSQL");
+        let embedded = EmbeddedPostgres::start(&database.embedded_dir).await?;
+        embedded.ensure_database(EMBEDDED_DATABASE).await?;
         Ok(Database {
             config: embedded
-                .default_url()
+                .database_url(EMBEDDED_DATABASE)
                 .parse()
                 .context("parsing the embedded database URL")?,
             embedded: Some(embedded),
@@ -35,65 +48,10 @@ impl Database {
     }
 
     /// Stops the embedded cluster if this process started it.
-    pub async fn close(self) -> anyhow::Result<()> {
+    pub(crate) async fn close(self) -> anyhow::Result<()> {
         match self.embedded {
             Some(embedded) => embedded.stop().await,
             None => Ok(()),
         }
-    }
-}
-
-/// Renders connection settings as a libpq key/value string, which both
-/// `tokio_postgres` and the PostgreSQL tools read, for handing a database to
-/// a child process (`DATABASE_URL`) or to `pgbench`.
-pub fn conninfo(config: &tokio_postgres::Config) -> String {
-    let mut parts = Vec::new();
-    for host in config.get_hosts() {
-        let host = match host {
-            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
-            tokio_postgres::config::Host::Tcp(name) => name.clone(),
-        };
-        parts.push(("host", host));
-    }
-    if let Some(port) = config.get_ports().first() {
-        parts.push(("port", port.to_string()));
-    }
-    if let Some(user) = config.get_user() {
-        parts.push(("user", user.to_owned()));
-    }
-    if let Some(password) = config.get_password() {
-        parts.push(("password", String::from_utf8_lossy(password).into_owned()));
-    }
-    if let Some(dbname) = config.get_dbname() {
-        parts.push(("dbname", dbname.to_owned()));
-    }
-    parts
-        .into_iter()
-        .map(|(key, value)| {
-            format!(
-                "{key}='{}'",
-                value.replace('\\', "\\\\").replace('\'', "\\'")
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn conninfo_round_trips_through_tokio_postgres() {
-        let config: tokio_postgres::Config =
-            "postgresql://me:p%27w@/db?host=%2Ftmp%2Fa%20b&port=5433"
-                .parse()
-                .unwrap();
-        let again: tokio_postgres::Config = conninfo(&config).parse().unwrap();
-        assert_eq!(again.get_hosts(), config.get_hosts());
-        assert_eq!(again.get_ports(), config.get_ports());
-        assert_eq!(again.get_user(), Some("me"));
-        assert_eq!(again.get_password(), Some(&b"p'w"[..]));
-        assert_eq!(again.get_dbname(), Some("db"));
     }
 }

@@ -9,10 +9,11 @@ use std::fmt;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpResponse, ResponseError};
+use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
 use serde::Serialize;
 
-use crate::storage::StorageError;
+use crate::serializer::UpdateError;
+use crate::storage::{StorageError, StorageFailure};
 
 /// Seconds a client is asked to wait after a 503.
 const RETRY_AFTER_SECS: u32 = 1;
@@ -47,6 +48,8 @@ pub enum ErrorCode {
     DatabaseUnavailable,
     /// Migrations are still running.
     Starting,
+    /// The instance is shutting down (readiness only).
+    Draining,
     /// A bug; see the logs.
     Internal,
 }
@@ -63,9 +66,10 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::SessionNotFound | ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ErrorCode::Overloaded | ErrorCode::DatabaseUnavailable | ErrorCode::Starting => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ErrorCode::Overloaded
+            | ErrorCode::DatabaseUnavailable
+            | ErrorCode::Starting
+            | ErrorCode::Draining => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -108,11 +112,6 @@ impl ApiError {
             cause: Some(cause),
         }
     }
-
-    /// The wire code.
-    pub fn code(&self) -> ErrorCode {
-        self.code
-    }
 }
 
 impl fmt::Display for ApiError {
@@ -130,11 +129,7 @@ impl ResponseError for ApiError {
         if let Some(cause) = &self.cause {
             tracing::error!(code = ?self.code, error = format!("{cause:#}"), "request failed");
         }
-        let mut response = HttpResponse::build(self.status_code());
-        if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
-            response.insert_header((header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS)));
-        }
-        response.json(ErrorBody {
+        response_for(self.code).json(ErrorBody {
             error: ErrorDetail {
                 code: self.code,
                 message: &self.message,
@@ -143,17 +138,55 @@ impl ResponseError for ApiError {
     }
 }
 
+/// A response builder with the status of `code` and, for every 503, `Retry-After`: the one
+/// rule, shared by the API's errors and the readiness probe.
+pub fn response_for(code: ErrorCode) -> HttpResponseBuilder {
+    let status = code.status();
+    let mut response = HttpResponse::build(status);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.insert_header((header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS)));
+    }
+    response
+}
+
+/// How a storage failure looks on the wire, whoever reports it.
+fn storage_failure(failure: StorageFailure) -> (ErrorCode, &'static str) {
+    match failure {
+        StorageFailure::Unavailable => (
+            ErrorCode::DatabaseUnavailable,
+            "the database is unavailable; try again shortly",
+        ),
+        StorageFailure::Failed => (ErrorCode::Internal, "internal error"),
+    }
+}
+
 impl From<StorageError> for ApiError {
+    /// A failed read or mint: answered here, its cause logged with the request.
     fn from(error: StorageError) -> ApiError {
+        let (code, message) = storage_failure(error.failure());
+        let cause = match error {
+            StorageError::Unavailable(cause) | StorageError::Failed(cause) => cause,
+        };
+        ApiError::internal(code, message, cause)
+    }
+}
+
+impl From<UpdateError> for ApiError {
+    /// A failed update: its cause was logged once for the whole batch.
+    fn from(error: UpdateError) -> ApiError {
         match error {
-            StorageError::Unavailable(cause) => ApiError::internal(
-                ErrorCode::DatabaseUnavailable,
-                "the database is unavailable; try again shortly",
-                cause,
-            ),
-            StorageError::Failed(cause) => {
-                ApiError::internal(ErrorCode::Internal, "internal error", cause)
+            UpdateError::Storage(failure) => {
+                let (code, message) = storage_failure(failure);
+                ApiError::new(code, message)
             }
+            UpdateError::Overloaded(bound) => ApiError::new(
+                ErrorCode::Overloaded,
+                format!(
+                    "too many updates in progress ({}); try again shortly",
+                    bound.label()
+                ),
+            ),
+            UpdateError::Unrouted => ApiError::new(ErrorCode::Internal, "internal error"),
         }
     }
 }

@@ -1,26 +1,33 @@
-//! email-sessions: turns a noisy email plugin's duplicate reports into
-//! clean, exactly-once session data.
+//! email-sessions: turns a noisy email plugin's duplicate reports into clean, exactly-once
+//! session data.
 //!
-//! Request path: `routes` parses the wire into `domain` types, `auth` names
-//! the caller, `sessions` collapses duplicates per (user, session ID) in one
-//! actor each, and `storage` writes each collapsed batch in one locked
-//! transaction. `database` finds or starts PostgreSQL; `startup` wires it up.
+//! Request path: `http` parses the wire into `domain` types, `auth` names the caller,
+//! `serializer` collapses duplicates per (user, session ID) in one actor each, and `storage`
+//! writes each collapsed batch in one locked transaction. `error` is the one place failures
+//! become HTTP answers. `database` finds or starts PostgreSQL, `startup` wires the application
+//! together, and `cli` is the command line.
+//!
+//! Everything is private except what the binary and the tests need.
 
-pub mod auth;
-pub mod bench;
-pub mod burst;
-pub mod configuration;
-pub mod database;
-pub mod domain;
-pub mod embedded;
-pub mod error;
-pub mod instance;
-pub mod lifecycle;
-pub mod metric_names;
-pub mod middleware;
-pub mod routes;
-pub mod sessions;
-pub mod startup;
-pub mod stats;
-pub mod storage;
-pub mod telemetry;
+mod auth;
+pub mod cli;
+mod configuration;
+mod database;
+mod domain;
+mod error;
+mod http;
+mod lifecycle;
+mod metric_names;
+mod serializer;
+mod startup;
+mod stats;
+mod storage;
+mod telemetry;
+
+pub use cli::create_user;
+pub use configuration::{Settings, WritePath};
+pub use lifecycle::{Lifecycle, Phase};
+pub use startup::Application;
+pub use stats::{Stats, StatsSnapshot};
+pub use storage::migrations::run_migrations;
+pub use telemetry::init_tracing;

@@ -3,24 +3,25 @@
 //! instance can answer `/readyz` (503) while its migrations run.
 
 use std::net::{Shutdown, TcpListener};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, Resource, web};
 use anyhow::Context;
-use deadpool_postgres::Pool;
 use socket2::SockRef;
 use tracing_actix_web::TracingLogger;
 
 use crate::auth::Authenticator;
 use crate::configuration::Settings;
+use crate::http::body::BodyLimit;
+use crate::http::middleware::{self, RouteLabel};
+use crate::http::{self, health, metrics, mint, read, update};
 use crate::lifecycle::{Lifecycle, Phase};
-use crate::middleware::{self, RouteLabel};
-use crate::routes::{self, body::BodyLimit};
-use crate::sessions::{Registry, SessionWriter};
+use crate::serializer::Registry;
 use crate::stats::Stats;
-use crate::storage::RetryPolicy;
+use crate::storage::{self, Store};
 use crate::telemetry::{self, SessionRootSpan};
 
 /// A bound, not yet running, HTTP server with its state.
@@ -39,11 +40,15 @@ pub struct Application {
 }
 
 impl Application {
-    /// Binds `settings.server.bind` and wires the routes to `pool`, in
+    /// Binds `settings.server.bind` and wires the routes to a pool on `database`, in
     /// phase `phase`. Must be called inside an actix system (session actors
     /// live there). Signals are left to the caller
     /// ([`Application::run_until_signal`]), so SIGINT drains like SIGTERM.
-    pub fn build(settings: &Settings, pool: Pool, phase: Phase) -> anyhow::Result<Application> {
+    pub fn build(
+        settings: &Settings,
+        database: &tokio_postgres::Config,
+        phase: Phase,
+    ) -> anyhow::Result<Application> {
         let listener = TcpListener::bind(settings.server.bind)
             .with_context(|| format!("binding {}", settings.server.bind))?;
         let port = listener
@@ -53,14 +58,14 @@ impl Application {
         let door = listener.try_clone().context("duplicating the listener")?;
         let stats = Stats::default();
         let lifecycle = Lifecycle::new(phase);
-        let writer = SessionWriter::new(
-            pool.clone(),
-            RetryPolicy::from_settings(&settings.sessions),
-            stats.clone(),
+        let store = Store::new(
+            storage::connect_pool(database, settings.database.pool())?,
+            settings.sessions.retry_policy(),
+            Arc::new(stats.clone()),
         );
-        let registry = Registry::new(writer.clone(), stats.clone(), settings.sessions.clone());
-        let authenticator = web::Data::new(Authenticator::new(pool, &settings.auth));
-        let writer = web::Data::new(writer);
+        let registry = Registry::new(store.clone(), stats.clone(), settings.sessions.clone());
+        let authenticator = web::Data::new(Authenticator::new(store.clone(), &settings.auth));
+        let store = web::Data::new(store);
         let registry_data = web::Data::new(registry.clone());
         let limit = web::Data::new(BodyLimit(settings.server.max_body_bytes));
         let metrics = web::Data::new(telemetry::metrics_handle());
@@ -72,29 +77,26 @@ impl Application {
                 .wrap(from_fn(middleware::http_metrics))
                 .wrap(TracingLogger::<SessionRootSpan>::new())
                 .app_data(authenticator.clone())
-                .app_data(writer.clone())
+                .app_data(store.clone())
                 .app_data(registry_data.clone())
                 .app_data(limit.clone())
                 .app_data(metrics.clone())
                 .app_data(lifecycle_data.clone())
-                .service(resource("/healthz").route(web::get().to(routes::health::healthz)))
-                .service(resource("/readyz").route(web::get().to(routes::health::readyz)))
-                .service(resource("/metrics").route(web::get().to(routes::metrics::metrics)))
-                .service(
-                    resource("/api/email/sessions")
-                        .route(web::post().to(routes::sessions::mint_session)),
-                )
+                .service(resource("/healthz").route(web::get().to(health::healthz)))
+                .service(resource("/readyz").route(web::get().to(health::readyz)))
+                .service(resource("/metrics").route(web::get().to(metrics::metrics)))
+                .service(resource("/api/email/sessions").route(web::post().to(mint::mint_session)))
                 .service(
                     resource("/api/email/sessions/{session_id}")
-                        .route(web::get().to(routes::sessions::read_session)),
+                        .route(web::get().to(read::read_session)),
                 )
-                .service(resource("/api/email/update/").to(routes::empty_session_id))
-                .service(resource("/api/email/sessions/").to(routes::empty_session_id))
+                .service(resource("/api/email/update/").to(http::empty_session_id))
+                .service(resource("/api/email/sessions/").to(http::empty_session_id))
                 .service(
                     resource("/api/email/update/{session_id}")
-                        .route(web::put().to(routes::update::update_session)),
+                        .route(web::put().to(update::update_session)),
                 )
-                .default_service(web::to(routes::not_found))
+                .default_service(web::to(http::not_found))
         })
         .disable_signals()
         .shutdown_timeout(settings.server.shutdown_timeout_secs)
@@ -171,7 +173,7 @@ impl Application {
 fn resource(path: &'static str) -> Resource {
     web::resource(path)
         .app_data(RouteLabel(path))
-        .default_service(web::to(routes::method_not_allowed))
+        .default_service(web::to(http::method_not_allowed))
 }
 
 async fn wait_for_stop_signal() -> anyhow::Result<&'static str> {

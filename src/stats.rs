@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use metrics::{counter, histogram};
 
 use crate::metric_names as names;
+use crate::storage::{RetryObserver, TransientCause};
 
 /// A cheap handle to one instance's counters.
 #[derive(Debug, Clone, Default)]
@@ -109,12 +110,6 @@ impl Stats {
         counter!(names::UPDATES_COLLAPSED).increment(count as u64);
     }
 
-    /// A transient failure is being retried.
-    pub fn record_retry(&self, cause: &'static str) {
-        self.inner.retries.fetch_add(1, Ordering::Relaxed);
-        counter!(names::DB_RETRIES, "cause" => cause).increment(1);
-    }
-
     /// A session actor was started.
     pub fn record_actor_started(&self) {
         self.inner.actors_started.fetch_add(1, Ordering::Relaxed);
@@ -130,5 +125,12 @@ impl Stats {
     /// An update was refused because `bound` was reached.
     pub fn record_rejected(&self, bound: &'static str) {
         counter!(names::UPDATES_REJECTED, "bound" => bound).increment(1);
+    }
+}
+
+impl RetryObserver for Stats {
+    fn retrying(&self, cause: TransientCause) {
+        self.inner.retries.fetch_add(1, Ordering::Relaxed);
+        counter!(names::DB_RETRIES, "cause" => cause.label()).increment(1);
     }
 }

@@ -13,8 +13,8 @@ mod session_id;
 mod subject;
 
 pub use recipient_list::{InvalidRecipients, Recipient, RecipientList};
-pub use session_id::{InvalidSessionId, SessionId};
-pub use subject::{InvalidSubject, Subject};
+pub use session_id::SessionId;
+pub use subject::Subject;
 
 /// Longest prefix of rejected input echoed back in an error message.
 const ECHO_MAX_CHARS: usize = 80;

@@ -40,11 +40,6 @@ impl Subject {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// The subject as an owned string, without copying.
-    pub fn into_inner(self) -> String {
-        self.0
-    }
 }
 
 /// Why a string is not a valid subject; messages are meant for the API client.
@@ -76,7 +71,7 @@ mod tests {
     #[test]
     fn keeps_text_exactly() {
         let raw = "  Re: hello\tworld  ";
-        assert_eq!(Subject::parse(raw).unwrap().into_inner(), raw);
+        assert_eq!(Subject::parse(raw).unwrap().as_str(), raw);
     }
 
     #[test]
@@ -144,7 +139,8 @@ mod tests {
     proptest! {
         #[test]
         fn text_without_controls_round_trips(raw in "[^\\p{Cc}]{0,998}|[\\t a-z]{0,50}") {
-            prop_assert_eq!(Subject::parse(&raw).unwrap().into_inner(), raw);
+            let subject = Subject::parse(&raw).unwrap();
+            prop_assert_eq!(subject.as_str(), raw);
         }
 
         #[test]

@@ -1,12 +1,19 @@
-//! Everything that speaks SQL. Functions here take a client or a transaction,
-//! never the pool, so the caller decides what one transaction covers: one
-//! collapsed batch of updates is one transaction.
+//! Everything that speaks SQL, and nothing that knows about HTTP, configuration or metrics.
+//! The SQL functions in `sessions` and `users` take a client, never the pool, so the caller
+//! decides what one transaction covers; [`Store`] is that caller: the pool plus the retry
+//! policy handed in by whoever builds it.
 
+mod error;
 pub mod migrations;
-pub mod pool;
-pub mod retry;
-pub mod sessions;
-pub mod users;
+mod pool;
+mod retry;
+mod sessions;
+mod store;
+mod users;
 
-pub use pool::connect_pool;
-pub use retry::{RetryPolicy, StorageError};
+pub use error::{StorageError, StorageFailure};
+pub use pool::{PoolSettings, connect_pool};
+pub use retry::{RetryObserver, RetryPolicy, TransientCause};
+pub use sessions::{SessionState, WriteOutcome};
+pub use store::Store;
+pub use users::{CreateUserError, create as create_user};

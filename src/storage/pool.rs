@@ -9,29 +9,38 @@ use anyhow::Context;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
-use crate::configuration::DatabaseSettings;
+/// Size and timeouts of the pool.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    /// Most connections open at once.
+    pub size: usize,
+    /// Longest wait for a free pooled connection.
+    pub wait_timeout: Duration,
+    /// Longest time to open a connection.
+    pub connect_timeout: Duration,
+    /// Server-side `statement_timeout` of every connection.
+    pub statement_timeout: Duration,
+}
 
 /// Builds a pool for `config`; no connection is opened until one is needed.
 pub fn connect_pool(
     config: &tokio_postgres::Config,
-    settings: &DatabaseSettings,
+    settings: PoolSettings,
 ) -> anyhow::Result<Pool> {
     let mut pg_config = config.clone();
     pg_config
-        .connect_timeout(settings.connect_timeout())
+        .connect_timeout(settings.connect_timeout)
         .application_name("email-sessions")
         .options(format!(
             "-c statement_timeout={}",
-            settings.statement_timeout_ms
+            settings.statement_timeout.as_millis()
         ))
         // statement_timeout is enforced by the server; if the server or the
         // network vanishes silently, only the kernel can notice. These make
         // it give up on a dead TCP peer in seconds, not the default ~15
         // minutes, so a stuck write fails (and is retried) instead of
         // holding its session's actor and every request waiting on it.
-        .tcp_user_timeout(Duration::from_millis(
-            settings.statement_timeout_ms + settings.connect_timeout_ms,
-        ))
+        .tcp_user_timeout(settings.statement_timeout + settings.connect_timeout)
         .keepalives(true)
         .keepalives_idle(Duration::from_secs(10))
         .keepalives_interval(Duration::from_secs(2))
@@ -48,9 +57,9 @@ pub fn connect_pool(
         },
     );
     Pool::builder(manager)
-        .max_size(settings.pool_size)
-        .wait_timeout(Some(settings.pool_wait_timeout()))
-        .create_timeout(Some(settings.connect_timeout()))
+        .max_size(settings.size)
+        .wait_timeout(Some(settings.wait_timeout))
+        .create_timeout(Some(settings.connect_timeout))
         .recycle_timeout(Some(Duration::from_secs(1)))
         .runtime(Runtime::Tokio1)
         .build()

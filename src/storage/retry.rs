@@ -14,18 +14,13 @@ use std::time::Duration;
 
 use tokio_postgres::error::SqlState;
 
-use crate::configuration::SessionSettings;
-use crate::stats::Stats;
+use crate::storage::StorageError;
 
-/// A storage failure, sorted by what the client can do about it.
-#[derive(Debug, thiserror::Error)]
-pub enum StorageError {
-    /// The database is unreachable, overloaded or kept aborting: try later.
-    #[error("the database is unavailable")]
-    Unavailable(#[source] anyhow::Error),
-    /// Anything else: a bug or a broken invariant.
-    #[error("storage failure")]
-    Failed(#[source] anyhow::Error),
+/// Told about every retry, so the layer that owns the counters can count them without this
+/// layer knowing about metrics.
+pub trait RetryObserver: Send + Sync {
+    /// A transient failure with `cause` is about to be retried.
+    fn retrying(&self, cause: TransientCause);
 }
 
 /// How often and how patiently to retry.
@@ -40,15 +35,6 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The policy the settings describe.
-    pub fn from_settings(settings: &SessionSettings) -> RetryPolicy {
-        RetryPolicy {
-            retries: settings.retry_attempts,
-            base_delay: Duration::from_millis(settings.retry_base_delay_ms),
-            max_delay: Duration::from_millis(settings.retry_max_delay_ms),
-        }
-    }
-
     /// "Full jitter": a uniform delay in [0, min(cap, base * 2^retry)].
     fn delay_before(&self, retry: u32) -> Duration {
         let ceiling = self
@@ -61,9 +47,9 @@ impl RetryPolicy {
 }
 
 /// Runs `operation` until it succeeds, fails for good, or runs out of retries.
-pub async fn with_retries<T, F, Fut>(
+pub(super) async fn with_retries<T, F, Fut>(
     policy: &RetryPolicy,
-    stats: &Stats,
+    observer: &dyn RetryObserver,
     mut operation: F,
 ) -> Result<T, StorageError>
 where
@@ -84,7 +70,7 @@ where
             // would only stretch the time to a 503.
             return Err(StorageError::Unavailable(error));
         }
-        stats.record_retry(cause.label());
+        observer.retrying(cause);
         tracing::warn!(
             cause = cause.label(),
             retry,
@@ -125,7 +111,7 @@ impl TransientCause {
 }
 
 /// Finds a transient database failure anywhere in the error's chain.
-pub fn transient_cause(error: &anyhow::Error) -> Option<TransientCause> {
+pub(super) fn transient_cause(error: &anyhow::Error) -> Option<TransientCause> {
     error.chain().find_map(|cause| {
         if let Some(pool_error) = cause.downcast_ref::<deadpool_postgres::PoolError>() {
             return Some(match pool_error {

@@ -1,10 +1,13 @@
-//! The load tool against the real service: every mode passes its own
-//! verification. (Its counter deltas are not checked here: in-process
-//! instances share one metrics recorder with every other test.)
+//! The load tool against the real service: every mode passes its own verification, with users
+//! created the way the tool creates them, through `email-sessions user create`. (Its counter
+//! deltas are not checked here: in-process instances share one metrics recorder with every
+//! other test.)
 
 use std::num::NonZeroUsize;
+use std::path::Path;
 
-use email_sessions::burst::{self, BurstArgs, Mode};
+use loadtest::burst::{self, BurstArgs, Mode};
+use loadtest::service_cli;
 
 use crate::helpers::{TestApp, TestDb};
 
@@ -16,7 +19,6 @@ fn args(urls: Vec<String>, mode: Mode, users: usize) -> BurstArgs {
         users: NonZeroUsize::new(users).unwrap(),
         connections: NonZeroUsize::new(32).unwrap(),
         mode,
-        tokens: Vec::new(),
         json: true,
         ceiling: false,
         run_id: None,
@@ -30,10 +32,15 @@ async fn every_mode_verifies_clean_against_two_instances() {
     let db = TestDb::create().await;
     let first = TestApp::spawn_on(&db, |_| {}).await;
     let second = TestApp::spawn_on(&db, |_| {}).await;
-    let mut tokens = Vec::new();
-    for u in 0..3 {
-        tokens.push(db.create_user(&format!("load{u}")).await);
-    }
+    let url = db.url();
+    let names: Vec<String> = (0..3).map(|u| format!("load{u}")).collect();
+    let tokens = service_cli::create_users(
+        Path::new(env!("CARGO_BIN_EXE_email-sessions")),
+        &[("DATABASE_URL", url.as_str()), ("RUST_LOG", "warn")],
+        &names,
+    )
+    .await
+    .expect("the service's CLI creates users");
     let urls = vec![first.address.clone(), second.address.clone()];
 
     for (mode, users) in [

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use email_sessions::embedded::EmbeddedPostgres;
+use pg_embedded::EmbeddedPostgres;
 
 use crate::helpers::{TestApp, TestDb, status_and_json};
 
@@ -16,7 +16,7 @@ async fn readiness_and_writes_follow_the_database_down_and_back_up() {
     let cluster = EmbeddedPostgres::start(&root)
         .await
         .expect("starting a cluster");
-    let admin = cluster.default_url().parse().unwrap();
+    let admin = cluster.admin_url().parse().unwrap();
     let db = TestDb::create_on(&admin).await;
     let token = db.create_user("alice").await;
     let app = TestApp::spawn_on(&db, |s| {

@@ -19,10 +19,28 @@ async fn sigterm_during_a_burst_loses_no_acknowledged_write() {
         .pool_max_idle_per_host(0)
         .build()
         .unwrap();
-    let requests = (0..400).map(|i| {
-        let (http, token, address) = (&http, &token, &service.url);
+    // The signal is sent as request 100 starts, whatever the scheduler does
+    // to the timers: requests before it are accepted, the ones right after
+    // race with the door, and the last hundred start well after it closed.
+    let (signalled, signal_seen) = tokio::sync::watch::channel(None::<Instant>);
+    let service_ref = &service;
+    let requests = (0..400u64).map(|i| {
+        let (http, token, address) = (&http, &token, &service_ref.url);
+        let (signalled, mut signal_seen) = (&signalled, signal_seen.clone());
         async move {
             actix_web::rt::time::sleep(Duration::from_micros(i * 500)).await;
+            if i == 100 {
+                service_ref.signal("TERM").unwrap();
+                signalled.send_replace(Some(Instant::now()));
+            } else if i > 100 {
+                let at = *signal_seen.wait_for(Option::is_some).await.unwrap();
+                if i >= 300 {
+                    actix_web::rt::time::sleep_until(
+                        (at.unwrap() + Duration::from_millis(700)).into(),
+                    )
+                    .await;
+                }
+            }
             let result = http
                 .put(format!("{address}/api/email/update/drain-{i}"))
                 .bearer_auth(token)
@@ -40,12 +58,8 @@ async fn sigterm_during_a_burst_loses_no_acknowledged_write() {
     });
 
     // Act: stop the service a quarter of the way into the burst.
-    let stop = async {
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-        service.signal("TERM").unwrap();
-        Instant::now()
-    };
-    let (results, signalled_at) = futures_util::future::join(join_all(requests), stop).await;
+    let results = join_all(requests).await;
+    let signalled_at = signalled.borrow().expect("request 100 sent the signal");
     let exit = service.wait(Duration::from_secs(15)).await.unwrap();
     let drain_time = signalled_at.elapsed();
 

@@ -1,6 +1,6 @@
 //! Liveness, readiness (and its phases) and the metrics endpoint.
 
-use email_sessions::lifecycle::Phase;
+use email_sessions::Phase;
 
 use crate::helpers::{TestApp, TestDb, spawn_app, status_and_json};
 

@@ -4,14 +4,9 @@
 use std::path::Path;
 use std::sync::Once;
 
-use email_sessions::auth;
-use email_sessions::configuration::Settings;
-use email_sessions::embedded::EmbeddedPostgres;
-use email_sessions::instance::Instance;
-use email_sessions::lifecycle::{Lifecycle, Phase};
-use email_sessions::startup::Application;
-use email_sessions::stats::Stats;
-use email_sessions::storage::{self, migrations};
+use email_sessions::{Application, Lifecycle, Phase, Settings, Stats, run_migrations};
+use loadtest::instance::Instance;
+use pg_embedded::EmbeddedPostgres;
 use reqwest::Response;
 use serde_json::Value;
 use tokio::sync::OnceCell;
@@ -31,7 +26,7 @@ async fn admin_config() -> tokio_postgres::Config {
             let cluster = EmbeddedPostgres::start(&root)
                 .await
                 .expect("starting the test PostgreSQL cluster");
-            cluster.default_url().parse().expect("embedded URL parses")
+            cluster.admin_url().parse().expect("embedded URL parses")
         })
         .await
         .clone()
@@ -41,7 +36,7 @@ fn init_logs() {
     static LOGS: Once = Once::new();
     LOGS.call_once(|| {
         if std::env::var("TEST_LOG").is_ok() {
-            email_sessions::telemetry::init_tracing();
+            email_sessions::init_tracing();
         }
     });
 }
@@ -67,15 +62,13 @@ impl TestDb {
             .expect("creating the test database");
         let mut config = admin.clone();
         config.dbname(&name);
-        migrations::run_migrations(&config)
-            .await
-            .expect("migrating");
+        run_migrations(&config).await.expect("migrating");
         TestDb { config }
     }
 
     /// Connection settings for child processes (`DATABASE_URL`).
     pub fn url(&self) -> String {
-        email_sessions::database::conninfo(&self.config)
+        pg_embedded::conninfo(&self.config)
     }
 
     /// A plain connection, for checking invariants in the database.
@@ -85,9 +78,7 @@ impl TestDb {
 
     /// Creates a user and returns its token.
     pub async fn create_user(&self, name: &str) -> String {
-        let pool = storage::connect_pool(&self.config, &Settings::defaults().database).unwrap();
-        let client = pool.get().await.unwrap();
-        auth::create_user(&client, name)
+        email_sessions::create_user(&self.config, name)
             .await
             .expect("creating a user")
     }
@@ -179,8 +170,8 @@ impl TestApp {
         settings.server.bind = "127.0.0.1:0".parse().unwrap();
         settings.server.workers = 2;
         tweak(&mut settings);
-        let pool = storage::connect_pool(&db.config, &settings.database).unwrap();
-        let application = Application::build(&settings, pool, phase).expect("building the app");
+        let application =
+            Application::build(&settings, &db.config, phase).expect("building the app");
         let port = application.port();
         let stats = application.stats();
         let lifecycle = application.lifecycle();

@@ -18,6 +18,7 @@ mod isolation;
 mod metrics;
 mod multi_instance;
 mod passivation;
+mod production;
 mod race;
 mod sessions;
 mod update;

@@ -3,7 +3,7 @@
 
 use futures_util::future::join_all;
 
-use email_sessions::configuration::WritePath;
+use email_sessions::WritePath;
 
 use crate::helpers::{TestApp, TestDb, emails, status_and_json};
 use crate::race::assert_first_touch_race_is_clean;
@@ -69,7 +69,7 @@ async fn many_concurrent_writers_on_one_row_stay_clean() {
     // transaction and dozens race on one row: the database's constraint and
     // row lock are all that stand between them and a mixed recipient list.
     let db = TestDb::create().await;
-    let direct = |s: &mut email_sessions::configuration::Settings| {
+    let direct = |s: &mut email_sessions::Settings| {
         s.sessions.write_path = WritePath::Direct;
     };
     let first = TestApp::spawn_on(&db, direct).await;

@@ -3,10 +3,9 @@
 
 use std::fmt::Write;
 
-use crate::bench::Measured;
-use crate::burst::LoadSummary;
+use crate::bench::{CROSS_USER, DUPLICATE_BURSTS, Measured, ONE_WRITE_PER_SESSION, WritePath};
 use crate::burst::report::ServerReport;
-use crate::configuration::WritePath;
+use crate::burst::{LoadSummary, Report};
 
 /// Everything the page shows.
 pub struct Inputs<'a> {
@@ -21,7 +20,7 @@ fn ms(micros: u64) -> String {
     format!("{:.2}", micros as f64 / 1000.0)
 }
 
-fn write_ratio(report: &crate::burst::Report) -> Option<f64> {
+fn write_ratio(report: &Report) -> Option<f64> {
     match &report.server {
         ServerReport::Counted {
             write_transactions_per_update,
@@ -31,7 +30,7 @@ fn write_ratio(report: &crate::burst::Report) -> Option<f64> {
     }
 }
 
-fn collapsed(report: &crate::burst::Report) -> Option<f64> {
+fn collapsed(report: &Report) -> Option<f64> {
     match &report.server {
         ServerReport::Counted {
             collapsed_fraction, ..
@@ -57,7 +56,7 @@ pub fn render(inputs: &Inputs<'_>) -> String {
     let _ = writeln!(page, "# Benchmarks\n");
     let _ = writeln!(
         page,
-        "Command: `cargo run --release -- bench`{}\n",
+        "Command: `cargo build --release --workspace && target/release/loadtest bench`{}\n",
         if inputs.scale_down > 1 {
             format!(
                 " `--scale-down {}` (a smoke run, not the reference figures)",
@@ -120,7 +119,7 @@ pub fn render(inputs: &Inputs<'_>) -> String {
     );
 
     let _ = writeln!(page, "## Ratios (same run)\n");
-    for scenario in ["duplicate bursts", "distinct writes", "cross-user bursts"] {
+    for scenario in [DUPLICATE_BURSTS, ONE_WRITE_PER_SESSION, CROSS_USER] {
         if let (Some(actor), Some(direct)) = (
             find(inputs.measured, scenario, WritePath::Actor),
             find(inputs.measured, scenario, WritePath::Direct),
@@ -132,11 +131,11 @@ pub fn render(inputs: &Inputs<'_>) -> String {
             );
         }
     }
-    if let Some(distinct) = find(inputs.measured, "distinct writes", WritePath::Actor) {
+    if let Some(single) = find(inputs.measured, ONE_WRITE_PER_SESSION, WritePath::Actor) {
         let _ = writeln!(
             page,
-            "- distinct writes, actor path / pgbench locked-update rate = **{:.1} %**",
-            100.0 * distinct.report.burst.throughput_per_sec / inputs.locked_update_rate
+            "- {ONE_WRITE_PER_SESSION}, actor path / pgbench locked-update rate = **{:.1} %**",
+            100.0 * single.report.burst.throughput_per_sec / inputs.locked_update_rate
         );
     }
     if let Some(kib) = inputs.actor_peak_rss_kib {
@@ -149,11 +148,11 @@ pub fn render(inputs: &Inputs<'_>) -> String {
 
     let _ = writeln!(
         page,
-        "\n## Targets (duplicate bursts on the actor path; distinct writes)\n"
+        "\n## Targets ({DUPLICATE_BURSTS} on the actor path; {ONE_WRITE_PER_SESSION})\n"
     );
     if let (Some(actor), Some(direct)) = (
-        find(inputs.measured, "duplicate bursts", WritePath::Actor),
-        find(inputs.measured, "duplicate bursts", WritePath::Direct),
+        find(inputs.measured, DUPLICATE_BURSTS, WritePath::Actor),
+        find(inputs.measured, DUPLICATE_BURSTS, WritePath::Direct),
     ) {
         let burst = &actor.report.burst;
         let share = burst.throughput_per_sec / ceiling;
@@ -185,11 +184,11 @@ pub fn render(inputs: &Inputs<'_>) -> String {
             speedup >= 10.0,
         );
     }
-    if let Some(distinct) = find(inputs.measured, "distinct writes", WritePath::Actor) {
-        let share = distinct.report.burst.throughput_per_sec / inputs.locked_update_rate;
+    if let Some(single) = find(inputs.measured, ONE_WRITE_PER_SESSION, WritePath::Actor) {
+        let share = single.report.burst.throughput_per_sec / inputs.locked_update_rate;
         target(
             &mut page,
-            "distinct writes at least 60 % of the locked-update rate",
+            &format!("{ONE_WRITE_PER_SESSION} at least 60 % of the locked-update rate"),
             format!("{:.1} %", 100.0 * share),
             share >= 0.6,
         );

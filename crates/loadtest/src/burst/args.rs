@@ -1,4 +1,4 @@
-//! The command line of `email-sessions burst`: what to fire, at whom, how
+//! The command line of `loadtest burst`: what to fire, at whom, how
 //! hard. Values are checked here, at the edge, so the rest of the module
 //! works with base URLs it can append paths to and counts that are not zero.
 
@@ -6,6 +6,8 @@ use std::num::NonZeroUsize;
 
 use clap::ValueEnum;
 use serde::Serialize;
+
+use crate::service_cli::ServiceBinary;
 
 /// What the duplicates of one session carry, and so which race the burst provokes.
 #[derive(ValueEnum, Serialize, Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +35,7 @@ impl Mode {
     }
 }
 
-/// `email-sessions burst`: fires concurrent duplicate PUTs, then reads every
+/// `loadtest burst`: fires concurrent duplicate PUTs, then reads every
 /// session back and checks it.
 #[derive(clap::Args, Debug, Clone)]
 pub struct BurstArgs {
@@ -67,17 +69,6 @@ pub struct BurstArgs {
     #[arg(long, value_enum, default_value_t = Mode::Identical)]
     pub mode: Mode,
 
-    /// API token of a user; repeat in user order. Without tokens the command
-    /// creates the users it needs (when it can reach the database).
-    #[arg(
-        long = "token",
-        value_name = "T",
-        env = "BURST_TOKENS",
-        value_delimiter = ',',
-        hide_env_values = true
-    )]
-    pub tokens: Vec<String>,
-
     /// Print the report as JSON on stdout (progress still goes to stderr).
     #[arg(long)]
     pub json: bool,
@@ -95,6 +86,29 @@ pub struct BurstArgs {
     /// Seconds one request may take before it counts as failed.
     #[arg(long, value_name = "SECS", default_value = "30")]
     pub timeout_secs: u64,
+}
+
+/// Whose tokens the burst sends: given ones, or users it creates when told to.
+#[derive(clap::Args, Debug, Clone)]
+pub struct BurstUsers {
+    /// API token of a user; repeat in user order.
+    #[arg(
+        long = "token",
+        value_name = "T",
+        env = "BURST_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub tokens: Vec<String>,
+
+    /// Create the users instead (`burst-<run id>-u<n>`), with `email-sessions user create` in
+    /// the database that command's configuration names (`DATABASE_URL`, or its embedded one).
+    /// Never done without this flag: it writes to a database the burst did not create.
+    #[arg(long, conflicts_with = "tokens")]
+    pub create_users: bool,
+
+    #[command(flatten)]
+    pub service: ServiceBinary,
 }
 
 /// Accepts plain-HTTP base URLs and drops a trailing slash, so paths can be
@@ -164,22 +178,17 @@ mod tests {
     }
 
     #[test]
-    fn repeated_urls_and_tokens_are_kept_in_order() {
+    fn repeated_urls_are_kept_in_order() {
         let args = parse(&[
             "--url",
             "http://a:1/",
             "--url",
             "http://b:2",
-            "--token",
-            "t0",
-            "--token",
-            "t1",
             "--mode",
             "cross-user",
         ])
         .unwrap();
         assert_eq!(args.urls, ["http://a:1", "http://b:2"]);
-        assert_eq!(args.tokens, ["t0", "t1"]);
         assert_eq!(args.mode, Mode::CrossUser);
     }
 

@@ -1,26 +1,31 @@
-//! The registry: which actor serves which (user, session ID), and the bounds
-//! that keep the whole thing from growing without limit.
+//! The registry: which actor serves which (user, session ID), the bounds
+//! that keep the whole thing from growing without limit, and the drain.
 //!
 //! Bounds are counted here with atomics rather than left to actix mailbox
 //! capacities, because every cloned `Addr` may push one message past a full
 //! mailbox; a counter that the request increments before sending and
 //! decrements when answered is exact.
+//!
+//! Draining is structural: every batch an actor writes holds a token of the
+//! registry's [`TaskTracker`] until it is answered, so the drain waits for
+//! the last token rather than polling counters kept by hand.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::{Actor, Addr, Arbiter};
 use dashmap::DashMap;
 use tokio::sync::oneshot;
+use tokio_util::task::TaskTracker;
 
 use crate::configuration::{SessionSettings, WritePath};
 use crate::domain::content::Change;
 use crate::domain::identity::SessionKey;
-use crate::sessions::actor::{SessionActor, Update};
-use crate::sessions::writer::SessionWriter;
-use crate::sessions::{UpdateError, UpdateOutcome};
+use crate::serializer::actor::{ActorSettings, SessionActor, Update};
+use crate::serializer::{Bound, UpdateError, UpdateOutcome};
 use crate::stats::Stats;
+use crate::storage::Store;
 
 /// A request whose actor stopped under it is re-routed this many times; one
 /// is enough unless idle timeouts are absurdly short.
@@ -34,14 +39,14 @@ pub struct Registry {
 
 /// What an actor holds to leave the registry, without keeping it alive.
 #[derive(Clone)]
-pub struct RegistryLink(Weak<RegistryInner>);
+pub(super) struct RegistryLink(Weak<RegistryInner>);
 
 struct RegistryInner {
     // DashMap: every update looks its session up, from every worker thread;
     // sharded locks keep unrelated sessions from contending. A guard is never
     // held across an `.await`.
     actors: DashMap<SessionKey, SessionHandle>,
-    writer: SessionWriter,
+    store: Store,
     stats: Stats,
     settings: SessionSettings,
     // All actors run on one dedicated arbiter, so their lifetime is ours, not
@@ -51,9 +56,10 @@ struct RegistryInner {
     next_actor_id: AtomicU64,
     in_flight: AtomicUsize,
     waiting: AtomicUsize,
-    // Batches being written; drain waits for zero, because a batch whose
-    // clients all hung up is still a write we started and must finish.
-    writing: AtomicUsize,
+    // Batches being written, each holding a token until answered. The drain
+    // waits for all of them, because a batch whose clients all hung up is
+    // still a write we started and must finish.
+    batches: TaskTracker,
 }
 
 #[derive(Clone)]
@@ -64,20 +70,20 @@ struct SessionHandle {
 }
 
 impl Registry {
-    /// An empty registry writing through `writer`. Must be called inside an
+    /// An empty registry writing through `store`. Must be called inside an
     /// actix system.
-    pub fn new(writer: SessionWriter, stats: Stats, settings: SessionSettings) -> Registry {
+    pub fn new(store: Store, stats: Stats, settings: SessionSettings) -> Registry {
         Registry {
             inner: Arc::new(RegistryInner {
                 actors: DashMap::new(),
-                writer,
+                store,
                 stats,
                 settings,
                 arbiter: Arbiter::new(),
                 next_actor_id: AtomicU64::new(0),
                 in_flight: AtomicUsize::new(0),
                 waiting: AtomicUsize::new(0),
-                writing: AtomicUsize::new(0),
+                batches: TaskTracker::new(),
             }),
         }
     }
@@ -92,19 +98,17 @@ impl Registry {
         self.inner.waiting.load(Ordering::Relaxed)
     }
 
-    /// Waits (up to `timeout`) until no batch is being written, then stops
-    /// every actor. Call after the HTTP server has stopped, so no new update
-    /// can arrive.
+    /// Waits (up to `timeout`) until every batch started so far, and every
+    /// batch those start in turn, has been written and answered, then stops
+    /// every actor; `false` when the timeout came first. Call after the HTTP
+    /// server has stopped, so no new update can arrive.
     pub async fn drain(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while self.inner.writing.load(Ordering::Acquire) > 0 {
-            if Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        self.inner.batches.close();
+        let finished = tokio::time::timeout(timeout, self.inner.batches.wait())
+            .await
+            .is_ok();
         self.inner.arbiter.stop();
-        true
+        finished
     }
 
     /// Applies `change` to the session `key` and answers with the state as of
@@ -118,7 +122,7 @@ impl Registry {
             &self.inner.in_flight,
             self.inner.settings.max_in_flight_updates,
         )
-        .ok_or_else(|| self.reject("in_flight_updates"))?;
+        .ok_or_else(|| self.reject(Bound::InFlightUpdates))?;
         self.inner.stats.record_received();
         match self.inner.settings.write_path {
             WritePath::Actor => self.update_through_actor(key, change).await,
@@ -135,7 +139,7 @@ impl Registry {
             let handle = self.handle_for(&key)?;
             let _waiting =
                 Counted::enter(&handle.waiting, self.inner.settings.max_waiting_per_session)
-                    .ok_or_else(|| self.reject("waiting_per_session"))?;
+                    .ok_or_else(|| self.reject(Bound::WaitingPerSession))?;
             let _waiting_total = Counted::enter(&self.inner.waiting, usize::MAX);
             let (reply, answer) = oneshot::channel();
             // `do_send` ignores mailbox capacity; the counters above are the
@@ -153,7 +157,7 @@ impl Registry {
             }
         }
         tracing::error!(session_id = %key.session_id, "no actor took the update");
-        Err(UpdateError::Internal)
+        Err(UpdateError::Unrouted)
     }
 
     async fn update_directly(
@@ -161,7 +165,7 @@ impl Registry {
         key: SessionKey,
         change: Change,
     ) -> Result<UpdateOutcome, UpdateError> {
-        match self.inner.writer.write(&key, &change).await {
+        match self.inner.store.apply_change(&key, &change).await {
             Ok(outcome) => {
                 self.inner.stats.record_write(1, outcome.applied);
                 Ok(UpdateOutcome {
@@ -169,7 +173,7 @@ impl Registry {
                     created: outcome.created,
                 })
             }
-            Err(error) => Err(UpdateError::log_storage_failure(error, &key, 1)),
+            Err(error) => Err(UpdateError::from_failed_write(error, &key, 1)),
         }
     }
 
@@ -180,7 +184,7 @@ impl Registry {
         // Checked before inserting, so concurrent first touches on several
         // workers may overshoot by at most the number of workers.
         if self.inner.actors.len() >= self.inner.settings.max_live_actors {
-            return Err(self.reject("live_actors"));
+            return Err(self.reject(Bound::LiveActors));
         }
         let handle = self
             .inner
@@ -194,13 +198,16 @@ impl Registry {
     fn spawn(&self, key: SessionKey) -> SessionHandle {
         let actor_id = self.inner.next_actor_id.fetch_add(1, Ordering::Relaxed);
         self.inner.stats.record_actor_started();
-        let writer = self.inner.writer.clone();
-        let stats = self.inner.stats.clone();
-        let link = RegistryLink(Arc::downgrade(&self.inner));
-        let idle_timeout = self.inner.settings.idle_timeout();
-        let max_queued = self.inner.settings.max_waiting_per_session;
+        let settings = ActorSettings {
+            store: self.inner.store.clone(),
+            stats: self.inner.stats.clone(),
+            registry: RegistryLink(Arc::downgrade(&self.inner)),
+            batches: self.inner.batches.clone(),
+            idle_timeout: self.inner.settings.idle_timeout(),
+            max_queued: self.inner.settings.max_waiting_per_session,
+        };
         let addr = SessionActor::start_in_arbiter(&self.inner.arbiter.handle(), move |_| {
-            SessionActor::new(key, writer, stats, link, actor_id, idle_timeout, max_queued)
+            SessionActor::new(key, actor_id, settings)
         });
         SessionHandle {
             actor_id,
@@ -215,33 +222,19 @@ impl Registry {
             .remove_if(key, |_, handle| handle.actor_id == actor_id);
     }
 
-    fn reject(&self, bound: &'static str) -> UpdateError {
-        self.inner.stats.record_rejected(bound);
+    fn reject(&self, bound: Bound) -> UpdateError {
+        self.inner.stats.record_rejected(bound.label());
         UpdateError::Overloaded(bound)
     }
 }
 
 impl RegistryLink {
-    /// An actor started writing a batch.
-    pub fn batch_started(&self) {
-        if let Some(inner) = self.0.upgrade() {
-            inner.writing.fetch_add(1, Ordering::AcqRel);
-        }
-    }
-
-    /// An actor finished writing a batch (successfully or not).
-    pub fn batch_finished(&self) {
-        if let Some(inner) = self.0.upgrade() {
-            inner.writing.fetch_sub(1, Ordering::AcqRel);
-        }
-    }
-
     /// Lets actor `actor_id` leave the registry, unless a request holds its
     /// address right now; returns whether the actor may stop. Refusing while
     /// a request is about to send keeps re-routes (and the reordering they
     /// could cause) rare. An entry that already points at a fresh actor is
     /// left alone, and the old actor may stop.
-    pub fn retire(&self, key: &SessionKey, actor_id: u64) -> bool {
+    pub(super) fn retire(&self, key: &SessionKey, actor_id: u64) -> bool {
         let Some(inner) = self.0.upgrade() else {
             return true;
         };

@@ -7,7 +7,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::domain::RecipientList;
-use crate::storage::sessions::SessionState;
+use crate::storage::SessionState;
 
 #[derive(Serialize)]
 struct SessionJson<'a> {

@@ -7,10 +7,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::auth::AuthenticatedUser;
 use crate::error::ApiError;
-use crate::routes::body::{BodyLimit, parse_update, read_limited};
-use crate::routes::session_json::session_response;
-use crate::routes::sessions::session_key;
-use crate::sessions::Registry;
+use crate::http::body::{BodyLimit, parse_update, read_limited};
+use crate::http::session_json::session_response;
+use crate::http::session_key;
+use crate::serializer::Registry;
 
 /// Sets the session's recipients and/or subject; 201 when this created the
 /// session, else 200, with the session as of the commit that included it.

@@ -1,4 +1,4 @@
-//! `email-sessions burst`: the duplicate-burst load test. It fires what the
+//! `loadtest burst`: the duplicate-burst load test. It fires what the
 //! email plugin does at its worst (many copies of the same PUT at once, for
 //! many sessions and users), measures throughput and latency, reads what the
 //! service counted, then reads every session back and checks the
@@ -11,26 +11,46 @@
 //! counters; [`readback`] GETs the sessions; [`verify`] judges them as pure
 //! data; [`report`] renders the result.
 
-pub mod args;
-pub mod metrics_scrape;
-pub mod plan;
-pub mod progress;
-pub mod readback;
-pub mod report;
-pub mod runner;
-pub mod tally;
-pub mod verify;
-pub mod wire;
+mod args;
+mod metrics_scrape;
+mod plan;
+mod progress;
+mod readback;
+pub(crate) mod report;
+mod runner;
+mod tally;
+mod verify;
+mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use args::{BurstArgs, Mode};
+pub use args::{BurstArgs, BurstUsers, Mode, random_run_id};
 pub use report::Report;
 pub use tally::LoadSummary;
 
 use report::{RunConfig, ServerReport, VerificationReport};
 use runner::Targets;
+
+/// The tokens of the burst's users: the given ones, or new users created through the
+/// service's command line when `--create-users` says so.
+pub async fn tokens_for(
+    args: &BurstArgs,
+    users: &BurstUsers,
+    run_id: &str,
+) -> anyhow::Result<Vec<String>> {
+    if !users.tokens.is_empty() {
+        return Ok(users.tokens.clone());
+    }
+    anyhow::ensure!(
+        users.create_users,
+        "no tokens: give --token (or BURST_TOKENS), or --create-users to create users with `email-sessions user create`"
+    );
+    let names: Vec<String> = (0..args.users.get())
+        .map(|user| format!("burst-{run_id}-u{user}"))
+        .collect();
+    crate::service_cli::create_users(&users.service.path()?, &[], &names).await
+}
 
 /// Runs the burst `args` describe as the users whose tokens are given
 /// (`tokens[u]` is user u; the first `--users` are used), then verifies

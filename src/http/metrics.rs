@@ -7,15 +7,16 @@ use metrics::gauge;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::metric_names as names;
-use crate::sessions::{Registry, SessionWriter};
+use crate::serializer::Registry;
+use crate::storage::Store;
 
 /// Renders every metric of this process.
 pub async fn metrics(
     handle: web::Data<PrometheusHandle>,
     registry: web::Data<Registry>,
-    writer: web::Data<SessionWriter>,
+    store: web::Data<Store>,
 ) -> HttpResponse {
-    let pool = writer.pool().status();
+    let pool = store.pool_status();
     gauge!(names::LIVE_ACTORS).set(registry.live_actors() as f64);
     gauge!(names::WAITING_UPDATES).set(registry.waiting_updates() as f64);
     gauge!(names::POOL_SIZE).set(pool.size as f64);

@@ -1,15 +1,20 @@
-//! HTTP handlers, one file per feature, and the JSON shape they answer with.
+//! The HTTP edge: handlers (one file per endpoint), the update body parser, the session JSON,
+//! and the middleware around them. Raw input becomes domain types here and nowhere else.
 
-pub mod body;
-pub mod health;
-pub mod metrics;
-pub mod session_json;
-pub mod sessions;
-pub mod update;
+pub(crate) mod body;
+pub(crate) mod health;
+pub(crate) mod metrics;
+pub(crate) mod middleware;
+pub(crate) mod mint;
+pub(crate) mod read;
+mod session_json;
+pub(crate) mod update;
 
 use actix_web::{FromRequest, HttpRequest, HttpResponse};
 
 use crate::auth::AuthenticatedUser;
+use crate::domain::SessionId;
+use crate::domain::identity::SessionKey;
 
 use crate::error::{ApiError, ErrorCode};
 
@@ -25,7 +30,7 @@ pub async fn not_found(request: HttpRequest) -> Result<HttpResponse, ApiError> {
 /// `/api/email/update/` and `/api/email/sessions/` with nothing after the
 /// slash: an empty session ID, which is a bad ID rather than a missing route.
 pub async fn empty_session_id(user: AuthenticatedUser) -> Result<HttpResponse, ApiError> {
-    sessions::session_key(user, "")?;
+    session_key(user, "")?;
     Err(ApiError::new(
         ErrorCode::InvalidSessionId,
         "session ID is empty",
@@ -38,4 +43,17 @@ pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
         ErrorCode::MethodNotAllowed,
         "this endpoint does not accept that method",
     ))
+}
+
+/// The (user, session ID) a request addresses, or 400. Records both on the request's span.
+fn session_key(user: AuthenticatedUser, raw_session_id: &str) -> Result<SessionKey, ApiError> {
+    let span = tracing::Span::current();
+    span.record("user_id", user.0.0);
+    let session_id = SessionId::parse(raw_session_id)
+        .map_err(|error| ApiError::new(ErrorCode::InvalidSessionId, error.to_string()))?;
+    span.record("session_id", session_id.as_str());
+    Ok(SessionKey {
+        user_id: user.0,
+        session_id,
+    })
 }

@@ -6,18 +6,18 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use tokio::sync::oneshot;
+use tokio_util::task::TaskTracker;
 
 use crate::domain::content::Change;
 use crate::domain::identity::SessionKey;
-use crate::sessions::registry::RegistryLink;
-use crate::sessions::writer::{BatchResult, SessionWriter};
-use crate::sessions::{UpdateError, UpdateOutcome};
+use crate::serializer::batch::{BatchResult, write_batch};
+use crate::serializer::registry::RegistryLink;
+use crate::serializer::{Bound, UpdateError, UpdateOutcome};
 use crate::stats::Stats;
-use crate::storage::StorageError;
-use crate::storage::sessions::SessionState;
+use crate::storage::{SessionState, StorageError, Store};
 
 /// The reply channel of one update request.
-pub type Reply = oneshot::Sender<Result<UpdateOutcome, UpdateError>>;
+type Reply = oneshot::Sender<Result<UpdateOutcome, UpdateError>>;
 
 /// One update request for this actor's session.
 ///
@@ -25,11 +25,27 @@ pub type Reply = oneshot::Sender<Result<UpdateOutcome, UpdateError>>;
 /// closes and the sender re-routes the request to a fresh actor.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Update {
+pub(super) struct Update {
     /// The requested change.
-    pub change: Change,
+    pub(super) change: Change,
     /// Where the result goes.
-    pub reply: Reply,
+    pub(super) reply: Reply,
+}
+
+/// What every actor of one registry shares.
+pub(super) struct ActorSettings {
+    /// Where batches are written.
+    pub(super) store: Store,
+    /// This instance's counters.
+    pub(super) stats: Stats,
+    /// The way out of the registry when idle.
+    pub(super) registry: RegistryLink,
+    /// Each batch holds a token of this until it is answered; the drain waits for them.
+    pub(super) batches: TaskTracker,
+    /// Idle time after which the actor stops.
+    pub(super) idle_timeout: Duration,
+    /// Bound on the queue, which also holds changes of clients that hung up.
+    pub(super) max_queued: usize,
 }
 
 /// Serialises one session's updates within this instance.
@@ -39,14 +55,10 @@ pub struct Update {
 /// one transaction, and every request is answered with the state as of the
 /// commit that included it. The actor only stops when idle (nothing queued,
 /// nothing in flight), so stopping never drops an accepted request.
-pub struct SessionActor {
+pub(super) struct SessionActor {
     key: SessionKey,
-    writer: SessionWriter,
-    stats: Stats,
-    registry: RegistryLink,
     actor_id: u64,
-    idle_timeout: Duration,
-    max_queued: usize,
+    settings: ActorSettings,
     queue: Vec<(Change, Reply)>,
     writing: bool,
     retiring: bool,
@@ -58,23 +70,11 @@ pub struct SessionActor {
 
 impl SessionActor {
     /// A new actor for `key`, registered in the registry under `actor_id`.
-    pub fn new(
-        key: SessionKey,
-        writer: SessionWriter,
-        stats: Stats,
-        registry: RegistryLink,
-        actor_id: u64,
-        idle_timeout: Duration,
-        max_queued: usize,
-    ) -> SessionActor {
+    pub(super) fn new(key: SessionKey, actor_id: u64, settings: ActorSettings) -> SessionActor {
         SessionActor {
             key,
-            writer,
-            stats,
-            registry,
             actor_id,
-            idle_timeout,
-            max_queued,
+            settings,
             queue: Vec::new(),
             writing: false,
             retiring: false,
@@ -88,18 +88,19 @@ impl SessionActor {
             mem::take(&mut self.queue).into_iter().unzip();
         let change = Change::fold(changes);
         self.writing = true;
-        self.registry.batch_started();
-        let writer = self.writer.clone();
+        // Held until every request of the batch is answered (and the next
+        // batch, if any, holds its own), so a drain cannot end in between.
+        let in_flight = self.settings.batches.token();
+        let store = self.settings.store.clone();
         let key = self.key.clone();
         let known = self.known.clone();
-        let write = async move { writer.write_batch(&key, &change, known).await };
+        let write = async move { write_batch(&store, &key, &change, known).await };
         // Spawned on the actor's own context, not the request's: a client
         // that disconnects cannot cancel a write halfway.
-        ctx.spawn(
-            write
-                .into_actor(self)
-                .map(move |result, actor, ctx| actor.finish_batch(replies, result, ctx)),
-        );
+        ctx.spawn(write.into_actor(self).map(move |result, actor, ctx| {
+            actor.finish_batch(replies, result, ctx);
+            drop(in_flight);
+        }));
     }
 
     fn finish_batch(
@@ -112,14 +113,16 @@ impl SessionActor {
         self.last_active = Instant::now();
         let answer = match result {
             Ok(BatchResult::Unchanged(session)) => {
-                self.stats.record_noop_read(replies.len());
+                self.settings.stats.record_noop_read(replies.len());
                 Ok(UpdateOutcome {
                     session,
                     created: false,
                 })
             }
             Ok(BatchResult::Written(outcome)) => {
-                self.stats.record_write(replies.len(), outcome.applied);
+                self.settings
+                    .stats
+                    .record_write(replies.len(), outcome.applied);
                 let session = Arc::new(outcome.session);
                 self.known = Some(session.clone());
                 Ok(UpdateOutcome {
@@ -129,7 +132,7 @@ impl SessionActor {
             }
             Err(error) => {
                 self.known = None;
-                Err(UpdateError::log_storage_failure(
+                Err(UpdateError::from_failed_write(
                     error,
                     &self.key,
                     replies.len(),
@@ -143,18 +146,15 @@ impl SessionActor {
         if !self.queue.is_empty() {
             self.start_batch(ctx);
         }
-        // Only now: a drain polling the count must never see zero between
-        // this batch and the next one.
-        self.registry.batch_finished();
     }
 
     fn retire_if_idle(&mut self, ctx: &mut Context<Self>) {
         let idle = !self.writing
             && self.queue.is_empty()
-            && self.last_active.elapsed() >= self.idle_timeout;
+            && self.last_active.elapsed() >= self.settings.idle_timeout;
         // Leave the registry first, so new requests find a fresh actor; a
         // request that still slips a message in sees it dropped and re-routes.
-        if idle && self.registry.retire(&self.key, self.actor_id) {
+        if idle && self.settings.registry.retire(&self.key, self.actor_id) {
             self.retiring = true;
             ctx.stop();
         }
@@ -165,7 +165,7 @@ impl Actor for SessionActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let check_every = self.idle_timeout.max(Duration::from_millis(1));
+        let check_every = self.settings.idle_timeout.max(Duration::from_millis(1));
         ctx.run_interval(check_every, Self::retire_if_idle);
     }
 }
@@ -182,11 +182,10 @@ impl Handler<Update> for SessionActor {
         // The registry bounds requests whose clients still wait; this bounds
         // the queue itself, which also holds the changes of clients that hung
         // up (their writes still happen).
-        if self.queue.len() >= self.max_queued {
-            self.stats.record_rejected("waiting_per_session");
-            let _ = update
-                .reply
-                .send(Err(UpdateError::Overloaded("waiting_per_session")));
+        if self.queue.len() >= self.settings.max_queued {
+            let bound = Bound::WaitingPerSession;
+            self.settings.stats.record_rejected(bound.label());
+            let _ = update.reply.send(Err(UpdateError::Overloaded(bound)));
             return;
         }
         self.queue.push((update.change, update.reply));

@@ -1,0 +1,79 @@
+//! The serializer: one actor per live session, so duplicate requests queue and collapse in
+//! memory instead of racing in the database.
+//!
+//! [`Registry`] maps (user, session ID) to that session's actor, enforces the bounds and waits
+//! for the last batch when draining; `actor` queues and batches one session's requests; `batch`
+//! turns a folded batch into at most one write through the [`Store`](crate::storage::Store).
+//! Failures leave here as [`UpdateError`]; only the HTTP edge decides what they look like on
+//! the wire.
+
+mod actor;
+mod batch;
+mod registry;
+
+use std::sync::Arc;
+
+pub use registry::Registry;
+
+use crate::domain::identity::SessionKey;
+use crate::storage::{SessionState, StorageError, StorageFailure};
+
+/// What an update request is answered with.
+#[derive(Debug, Clone)]
+pub struct UpdateOutcome {
+    /// The session as of the commit that included the request.
+    pub session: Arc<SessionState>,
+    /// That commit created the session.
+    pub created: bool,
+}
+
+/// A limit on what one instance holds; past it, requests are refused rather than queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    /// `sessions.max_live_actors`.
+    LiveActors,
+    /// `sessions.max_waiting_per_session`.
+    WaitingPerSession,
+    /// `sessions.max_in_flight_updates`.
+    InFlightUpdates,
+}
+
+impl Bound {
+    /// The name used in metrics labels and error messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            Bound::LiveActors => "live_actors",
+            Bound::WaitingPerSession => "waiting_per_session",
+            Bound::InFlightUpdates => "in_flight_updates",
+        }
+    }
+}
+
+/// Why an update was not applied. Copy because one failed batch answers every request in it;
+/// the cause was logged once, where the batch failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateError {
+    /// The write failed.
+    Storage(StorageFailure),
+    /// A bound was reached.
+    Overloaded(Bound),
+    /// Every actor the request was routed to stopped before taking it (a bug, or absurdly short
+    /// idle timeouts).
+    Unrouted,
+}
+
+impl UpdateError {
+    /// Logs a failed write once, with its cause and the session, and gives the answer for
+    /// every request the write was meant to serve.
+    fn from_failed_write(error: StorageError, key: &SessionKey, requests: usize) -> UpdateError {
+        let failure = error.failure();
+        tracing::error!(
+            user_id = %key.user_id,
+            session_id = %key.session_id,
+            requests,
+            error = format!("{:#}", anyhow::Error::new(error)),
+            "session write failed"
+        );
+        UpdateError::Storage(failure)
+    }
+}

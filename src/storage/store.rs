@@ -1,0 +1,113 @@
+//! [`Store`]: the service's handle on PostgreSQL. It owns the connection pool and the retry
+//! policy, and offers every database operation the service performs, each one transaction (one
+//! statement) re-run as a whole on transient failures. Callers above never see the pool.
+
+use std::sync::Arc;
+
+use deadpool_postgres::{Pool, Status};
+
+use crate::domain::SessionId;
+use crate::domain::content::Change;
+use crate::domain::identity::{SessionKey, UserId};
+use crate::storage::StorageError;
+use crate::storage::retry::{RetryObserver, RetryPolicy, with_retries};
+use crate::storage::sessions::{self, SessionState, WriteOutcome};
+use crate::storage::users;
+
+/// A cheap handle (clones share the pool) to the database.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+    retry: RetryPolicy,
+    observer: Arc<dyn RetryObserver>,
+}
+
+impl Store {
+    /// A store on `pool`, retrying transient failures per `retry` and telling `observer`.
+    pub fn new(pool: Pool, retry: RetryPolicy, observer: Arc<dyn RetryObserver>) -> Store {
+        Store {
+            pool,
+            retry,
+            observer,
+        }
+    }
+
+    /// Applies `change` to the session, creating it when absent (see [`sessions::apply_change`]).
+    pub async fn apply_change(
+        &self,
+        key: &SessionKey,
+        change: &Change,
+    ) -> Result<WriteOutcome, StorageError> {
+        with_retries(&self.retry, &*self.observer, || async {
+            let client = self.pool.get().await?;
+            sessions::apply_change(&client, key, change).await
+        })
+        .await
+    }
+
+    /// The stored version of a session, `None` when it does not exist.
+    pub async fn current_version(&self, key: &SessionKey) -> Result<Option<i64>, StorageError> {
+        with_retries(&self.retry, &*self.observer, || async {
+            let client = self.pool.get().await?;
+            sessions::current_version(&client, key).await
+        })
+        .await
+    }
+
+    /// Reads a session of its owner.
+    pub async fn read(&self, key: &SessionKey) -> Result<Option<SessionState>, StorageError> {
+        with_retries(&self.retry, &*self.observer, || async {
+            let client = self.pool.get().await?;
+            sessions::load(&client, key).await
+        })
+        .await
+    }
+
+    /// Creates an empty session under a fresh random ID for `user_id`.
+    pub async fn mint(&self, user_id: UserId) -> Result<SessionState, StorageError> {
+        // A collision of 150 random bits will not happen, but if it did the right answer is
+        // another ID, not an error.
+        for _ in 0..3 {
+            let key = SessionKey {
+                user_id,
+                session_id: SessionId::generate(),
+            };
+            let created = with_retries(&self.retry, &*self.observer, || async {
+                let client = self.pool.get().await?;
+                sessions::create_empty(&client, &key).await
+            })
+            .await?;
+            if let Some(session) = created {
+                return Ok(session);
+            }
+        }
+        Err(StorageError::Failed(anyhow::anyhow!(
+            "three random session IDs in a row were taken"
+        )))
+    }
+
+    /// The stored hash of user `id`'s token secret. Not retried: a client whose token check
+    /// failed transiently is answered 503 at once and tries again itself.
+    pub async fn token_hash(&self, id: UserId) -> Result<Option<[u8; 32]>, StorageError> {
+        let client = self
+            .pool
+            .get()
+            .await
+            .map_err(|error| StorageError::Unavailable(error.into()))?;
+        users::token_hash(&client, id)
+            .await
+            .map_err(StorageError::classify)
+    }
+
+    /// Whether the database answers a trivial query (readiness).
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        let client = self.pool.get().await?;
+        client.simple_query("SELECT 1").await?;
+        Ok(())
+    }
+
+    /// Connections open, idle and waited for (pool gauges).
+    pub fn pool_status(&self) -> Status {
+        self.pool.status()
+    }
+}
