@@ -2,8 +2,11 @@
 //!
 //! Every failure a client can see is an [`ApiError`]: a stable snake_case
 //! [`ErrorCode`] the plugin can branch on, a message for a human, and the
-//! right status. Internal causes are logged with their whole chain and never
-//! sent to the client.
+//! right status. This is the only place where a failure becomes a status and
+//! headers: storage and serializer errors arrive through `From`, and every
+//! 503, readiness included, carries `Retry-After` ([`response_for`]).
+//! Internal causes are logged with their whole chain and never sent to the
+//! client.
 
 use std::fmt;
 

@@ -1,6 +1,8 @@
 //! The name of every metric the service exports, in one place, each with
-//! the `# HELP` text a Prometheus user sees. Code records through
-//! [`crate::stats::Stats`]; this module only names and describes.
+//! the `# HELP` text a Prometheus user sees. This module only names and
+//! describes: the serializer's counters are recorded through
+//! [`crate::stats::Stats`], the HTTP metrics by `http::middleware`, and the
+//! gauges at scrape time by `http::metrics`.
 
 /// HTTP requests, by method, route pattern and status class.
 pub const HTTP_REQUESTS: &str = "email_sessions_http_requests_total";

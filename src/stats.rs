@@ -1,6 +1,6 @@
-//! Per-instance counters of what the serializer did, mirrored into the
-//! process-wide `metrics` recorder. The mirror exists because tests (and the
-//! load tool's in-process checks) need exact figures for one instance even
+//! Per-instance counters of what the serializer did (and of the storage
+//! retries it caused), mirrored into the process-wide `metrics` recorder.
+//! The mirror exists because tests need exact figures for one instance even
 //! when several instances share a process, while `/metrics` serves operators.
 
 use std::sync::Arc;

@@ -1,6 +1,6 @@
-//! [`Store`]: the service's handle on PostgreSQL. It owns the connection pool and the retry
-//! policy, and offers every database operation the service performs, each one transaction (one
-//! statement) re-run as a whole on transient failures. Callers above never see the pool.
+//! [`Store`]: the request path's handle on PostgreSQL. It owns the connection pool and the retry
+//! policy, and offers every database operation a request can cause, each one statement (so one
+//! transaction), re-run as a whole on transient failures. Callers above never see the pool.
 
 use std::sync::Arc;
 

@@ -157,10 +157,27 @@ mod tests {
     struct Cli {
         #[command(flatten)]
         burst: BurstArgs,
+        #[command(flatten)]
+        users: BurstUsers,
+    }
+
+    fn parse_all(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("burst").chain(args.iter().copied()))
     }
 
     fn parse(args: &[&str]) -> Result<BurstArgs, clap::Error> {
-        Cli::try_parse_from(std::iter::once("burst").chain(args.iter().copied())).map(|c| c.burst)
+        parse_all(args).map(|c| c.burst)
+    }
+
+    #[test]
+    fn repeated_tokens_are_kept_in_order_and_exclude_creating_users() {
+        let users = parse_all(&["--token", "t0", "--token", "t1"])
+            .unwrap()
+            .users;
+        assert_eq!(users.tokens, ["t0", "t1"]);
+        assert!(!users.create_users);
+        assert!(parse_all(&["--create-users"]).unwrap().users.create_users);
+        assert!(parse_all(&["--token", "t0", "--create-users"]).is_err());
     }
 
     #[test]

@@ -131,3 +131,41 @@ fn targets(args: &BurstArgs) -> anyhow::Result<Targets> {
         allow_bar: !args.json,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroUsize;
+
+    use super::*;
+    use crate::service_cli::ServiceBinary;
+
+    #[tokio::test]
+    async fn without_tokens_no_user_is_created_unless_asked() {
+        // Arrange: a service binary that would fail loudly if it were run.
+        let args = BurstArgs {
+            urls: vec!["http://127.0.0.1:1".to_owned()],
+            sessions: NonZeroUsize::MIN,
+            duplicates: NonZeroUsize::MIN,
+            users: NonZeroUsize::MIN,
+            connections: NonZeroUsize::MIN,
+            mode: Mode::Identical,
+            json: true,
+            ceiling: false,
+            run_id: None,
+            timeout_secs: 1,
+        };
+        let users = BurstUsers {
+            tokens: Vec::new(),
+            create_users: false,
+            service: ServiceBinary {
+                binary: Some("/nonexistent/email-sessions".into()),
+            },
+        };
+
+        // Act
+        let error = tokens_for(&args, &users, "run").await.unwrap_err();
+
+        // Assert
+        assert!(error.to_string().contains("--create-users"), "{error}");
+    }
+}
