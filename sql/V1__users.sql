@@ -1,7 +1,6 @@
--- Users of the API. A user is whoever holds a bearer token, `<id>.<secret>`:
--- the ID finds the row, and only the SHA-256 of the secret is stored (and
--- compared in constant time), so a leaked database does not leak working
--- credentials. The hash's UNIQUE constraint is not how a token finds its user.
+-- Users of the API. A user is whoever holds a bearer token; the token itself
+-- is never stored, only its SHA-256, so a leaked database does not leak
+-- working credentials. The hash is unique so a token maps to one user.
 CREATE TABLE users (
     id          BIGSERIAL PRIMARY KEY,
     name        TEXT        NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 200),

@@ -27,12 +27,12 @@ use crate::storage::{self, CreateUserError, Store};
 
 /// Creates a user named `name` and returns its new token, the only time the
 /// token exists in full.
-pub(crate) async fn create_user(
+pub(crate) async fn register_user(
     client: &impl GenericClient,
     name: &str,
 ) -> Result<String, CreateUserError> {
     let secret = hex::encode(rand::random::<[u8; 32]>());
-    let id = storage::create_user(client, name, &hash_secret(&secret)).await?;
+    let id = storage::insert_user(client, name, &hash_secret(&secret)).await?;
     Ok(format!("{id}.{secret}"))
 }
 

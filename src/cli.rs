@@ -82,7 +82,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             .map(|()| tracing::info!("migrations are up to date")),
         Command::User {
             command: UserCommand::Create { name },
-        } => create_user(&database.config, name.trim())
+        } => create_user(&settings, &database.config, name.trim())
             .await
             .map(|token| println!("{token}")),
     };
@@ -108,10 +108,13 @@ async fn serve(settings: &Settings, database: &tokio_postgres::Config) -> anyhow
 
 /// Migrates the database, creates a user named `name`, and returns its new token (the only
 /// time the token exists in full).
-pub async fn create_user(database: &tokio_postgres::Config, name: &str) -> anyhow::Result<String> {
+pub async fn create_user(
+    settings: &Settings,
+    database: &tokio_postgres::Config,
+    name: &str,
+) -> anyhow::Result<String> {
     migrations::run_migrations(database).await?;
-    let settings = Settings::defaults();
     let pool = storage::connect_pool(database, settings.database.pool())?;
     let client = pool.get().await.context("connecting to the database")?;
-    Ok(auth::create_user(&client, name).await?)
+    Ok(auth::register_user(&client, name).await?)
 }

@@ -3,8 +3,9 @@
 //! (`local` when unset), then `APP_*` environment variables, then
 //! `DATABASE_URL`, and last whatever the command line says (`serve --bind`).
 //! The files of the `local` and `production` environments are compiled in
-//! with the base, so the binary runs from any directory; any other
-//! environment's file is read from `./config/` and must exist.
+//! with the base, so the binary runs from any directory; a file of the same
+//! name under `./config/` overrides them, and any other environment's file
+//! must exist there.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -121,13 +122,17 @@ impl Settings {
         let environment = std::env::var("APP_ENVIRONMENT").unwrap_or_else(|_| "local".to_string());
         let mut builder =
             Config::builder().add_source(File::from_str(BASE_CONFIG, FileFormat::Toml));
-        builder = match BUILT_IN_ENVIRONMENTS
+        let built_in = BUILT_IN_ENVIRONMENTS
             .iter()
-            .find(|(name, _)| *name == environment)
-        {
-            Some((_, text)) => builder.add_source(File::from_str(text, FileFormat::Toml)),
-            None => builder.add_source(File::with_name(&format!("config/{environment}.toml"))),
-        };
+            .find(|(name, _)| *name == environment);
+        if let Some((_, text)) = built_in {
+            builder = builder.add_source(File::from_str(text, FileFormat::Toml));
+        }
+        // A file on disk overrides the compiled-in one (a deployment may mount its own);
+        // an environment without a compiled-in file must have one.
+        builder = builder.add_source(
+            File::with_name(&format!("config/{environment}.toml")).required(built_in.is_none()),
+        );
         let mut settings: Settings = builder
             .add_source(
                 Environment::with_prefix("APP")

@@ -10,7 +10,7 @@
 //! Everything is private except what the binary and the tests need.
 
 mod auth;
-pub mod cli;
+mod cli;
 mod configuration;
 mod database;
 mod domain;
@@ -24,7 +24,7 @@ mod stats;
 mod storage;
 mod telemetry;
 
-pub use cli::create_user;
+pub use cli::{create_user, main};
 pub use configuration::{Settings, WritePath};
 pub use lifecycle::{Lifecycle, Phase};
 pub use startup::Application;

@@ -1,5 +1,5 @@
-//! Per-instance counters of what the serializer did (and of the storage
-//! retries it caused), mirrored into the process-wide `metrics` recorder.
+//! Per-instance counters of what the serializer did and of the database
+//! retries the instance made, mirrored into the process-wide `metrics` recorder.
 //! The mirror exists because tests need exact figures for one instance even
 //! when several instances share a process, while `/metrics` serves operators.
 

@@ -67,12 +67,16 @@ impl UpdateError {
     /// every request the write was meant to serve.
     fn from_failed_write(error: StorageError, key: &SessionKey, requests: usize) -> UpdateError {
         let failure = error.failure();
+        let message = match failure {
+            StorageFailure::Unavailable => "database unavailable",
+            StorageFailure::Failed => "session write failed",
+        };
         tracing::error!(
             user_id = %key.user_id,
             session_id = %key.session_id,
             requests,
             error = format!("{:#}", anyhow::Error::new(error)),
-            "session write failed"
+            "{message}"
         );
         UpdateError::Storage(failure)
     }

@@ -100,14 +100,17 @@ impl Registry {
 
     /// Waits (up to `timeout`) until every batch started so far, and every
     /// batch those start in turn, has been written and answered, then stops
-    /// every actor; `false` when the timeout came first. Call after the HTTP
-    /// server has stopped, so no new update can arrive.
+    /// every actor. `false` when the timeout came first; the actors are then
+    /// left to finish what they can until the process exits. Call after the
+    /// HTTP server has stopped, so no new update can arrive.
     pub async fn drain(&self, timeout: Duration) -> bool {
         self.inner.batches.close();
         let finished = tokio::time::timeout(timeout, self.inner.batches.wait())
             .await
             .is_ok();
-        self.inner.arbiter.stop();
+        if finished {
+            self.inner.arbiter.stop();
+        }
         finished
     }
 

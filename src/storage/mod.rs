@@ -16,4 +16,4 @@ pub use pool::{PoolSettings, connect_pool};
 pub use retry::{RetryObserver, RetryPolicy, TransientCause};
 pub use sessions::{SessionState, WriteOutcome};
 pub use store::Store;
-pub use users::{CreateUserError, create as create_user};
+pub use users::{CreateUserError, insert as insert_user};

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use deadpool_postgres::{Pool, Status};
+use deadpool_postgres::{Client, Pool, Status};
 
 use crate::domain::SessionId;
 use crate::domain::content::Change;
@@ -38,29 +38,20 @@ impl Store {
         key: &SessionKey,
         change: &Change,
     ) -> Result<WriteOutcome, StorageError> {
-        with_retries(&self.retry, &*self.observer, || async {
-            let client = self.pool.get().await?;
-            sessions::apply_change(&client, key, change).await
-        })
-        .await
+        self.retrying(async |client| sessions::apply_change(client, key, change).await)
+            .await
     }
 
     /// The stored version of a session, `None` when it does not exist.
     pub async fn current_version(&self, key: &SessionKey) -> Result<Option<i64>, StorageError> {
-        with_retries(&self.retry, &*self.observer, || async {
-            let client = self.pool.get().await?;
-            sessions::current_version(&client, key).await
-        })
-        .await
+        self.retrying(async |client| sessions::current_version(client, key).await)
+            .await
     }
 
     /// Reads a session of its owner.
     pub async fn read(&self, key: &SessionKey) -> Result<Option<SessionState>, StorageError> {
-        with_retries(&self.retry, &*self.observer, || async {
-            let client = self.pool.get().await?;
-            sessions::load(&client, key).await
-        })
-        .await
+        self.retrying(async |client| sessions::load(client, key).await)
+            .await
     }
 
     /// Creates an empty session under a fresh random ID for `user_id`.
@@ -72,11 +63,9 @@ impl Store {
                 user_id,
                 session_id: SessionId::generate(),
             };
-            let created = with_retries(&self.retry, &*self.observer, || async {
-                let client = self.pool.get().await?;
-                sessions::create_empty(&client, &key).await
-            })
-            .await?;
+            let created = self
+                .retrying(async |client| sessions::create_empty(client, &key).await)
+                .await?;
             if let Some(session) = created {
                 return Ok(session);
             }
@@ -97,6 +86,19 @@ impl Store {
         users::token_hash(&client, id)
             .await
             .map_err(StorageError::classify)
+    }
+
+    /// Runs `operation` on a pooled connection, re-running it on a fresh one after transient
+    /// failures (the pool checkout included).
+    async fn retrying<T>(
+        &self,
+        operation: impl AsyncFn(&Client) -> anyhow::Result<T>,
+    ) -> Result<T, StorageError> {
+        with_retries(&self.retry, &*self.observer, || async {
+            let client = self.pool.get().await?;
+            operation(&client).await
+        })
+        .await
     }
 
     /// Whether the database answers a trivial query (readiness).

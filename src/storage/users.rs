@@ -19,7 +19,7 @@ pub enum CreateUserError {
 }
 
 /// Stores a new user with the given token hash.
-pub async fn create(
+pub async fn insert(
     client: &impl GenericClient,
     name: &str,
     token_hash: &[u8; 32],

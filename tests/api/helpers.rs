@@ -78,7 +78,7 @@ impl TestDb {
 
     /// Creates a user and returns its token.
     pub async fn create_user(&self, name: &str) -> String {
-        email_sessions::create_user(&self.config, name)
+        email_sessions::create_user(&Settings::defaults(), &self.config, name)
             .await
             .expect("creating a user")
     }

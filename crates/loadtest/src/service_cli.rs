@@ -1,5 +1,6 @@
-//! The service's command line, the one way the tools touch its database: `email-sessions user
-//! create NAME` prints a new user's token alone on stdout.
+//! The service's command line, the one way the tools write the service's data: `email-sessions
+//! user create NAME` prints a new user's token alone on stdout. (The benchmark's own database,
+//! which it creates and drops, is the tools' only other contact with PostgreSQL.)
 
 use std::path::PathBuf;
 

@@ -127,16 +127,6 @@ impl EmbeddedPostgres {
         self.database_url(MAINTENANCE_DATABASE)
     }
 
-    /// Whether this process started the server (and so `stop` will stop it).
-    pub fn started_by_us(&self) -> bool {
-        self.started_by_us
-    }
-
-    /// The cluster's data directory (PGDATA).
-    pub fn data_dir(&self) -> &Path {
-        &self.cluster.data_dir
-    }
-
     /// Stops the server with `pg_ctl stop -m fast -w`, but only if this process started it (a cluster already running is left alone).
     pub async fn stop(self) -> anyhow::Result<()> {
         if !self.started_by_us {

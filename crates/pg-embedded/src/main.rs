@@ -94,9 +94,19 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("{}", cluster.database_url(&database));
         }
         Command::Stop { roots } => {
+            // Every root gets its try: one cluster that will not stop must not keep the others
+            // running.
+            let mut failed = Vec::new();
             for root in roots {
-                EmbeddedPostgres::stop_at(&root).await?;
+                if let Err(error) = EmbeddedPostgres::stop_at(&root).await {
+                    eprintln!(
+                        "error: stopping the cluster under {}: {error:#}",
+                        root.display()
+                    );
+                    failed.push(root.display().to_string());
+                }
             }
+            anyhow::ensure!(failed.is_empty(), "could not stop: {}", failed.join(", "));
         }
     }
     Ok(())

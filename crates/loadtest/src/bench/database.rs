@@ -33,11 +33,20 @@ impl BenchDatabase {
         };
         let name = format!("email_sessions_bench_{:08x}", rand::random::<u32>());
         // The name is ours and alphanumeric, so formatting it into the statement is safe.
-        admin_client(&admin)
-            .await?
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .with_context(|| format!("creating the benchmark database {name}"))?;
+        let created = async {
+            admin_client(&admin)
+                .await?
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .await
+                .with_context(|| format!("creating the benchmark database {name}"))
+        }
+        .await;
+        if let Err(error) = created {
+            if let Some(cluster) = cluster {
+                let _ = cluster.stop().await;
+            }
+            return Err(error);
+        }
         let mut config = admin.clone();
         config.dbname(&name);
         Ok(BenchDatabase {

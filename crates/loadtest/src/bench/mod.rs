@@ -45,7 +45,7 @@ pub struct BenchArgs {
 
 /// Which write path an instance runs (`sessions.write_path`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WritePath {
+pub(crate) enum WritePath {
     /// One actor per session; duplicates collapse.
     Actor,
     /// One locked transaction per request.
@@ -62,11 +62,11 @@ impl WritePath {
 }
 
 /// Scenario names: the load tool's mode, then what makes the scenario what it is.
-pub const DUPLICATE_BURSTS: &str = "identical, D=20";
+pub(crate) const DUPLICATE_BURSTS: &str = "identical, D=20";
 /// See [`DUPLICATE_BURSTS`].
-pub const ONE_WRITE_PER_SESSION: &str = "identical, D=1";
+pub(crate) const ONE_WRITE_PER_SESSION: &str = "identical, D=1";
 /// See [`DUPLICATE_BURSTS`].
-pub const CROSS_USER: &str = "cross-user, U=4";
+pub(crate) const CROSS_USER: &str = "cross-user, U=4";
 
 /// One row of the matrix.
 struct Scenario {
@@ -105,7 +105,7 @@ const CONNECTIONS: usize = 64;
 const USERS: usize = 4;
 
 /// The outcome of one scenario on one write path.
-pub struct Measured {
+pub(crate) struct Measured {
     scenario: &'static str,
     path: WritePath,
     report: Report,
@@ -155,9 +155,7 @@ async fn run_on(args: &BenchArgs, database: &BenchDatabase) -> anyhow::Result<()
     let ceiling_args = burst_args(&MATRIX[0], &actor.url, args.scale_down.get());
     let ceiling = burst::measure_ceiling(&ceiling_args).await?;
     eprintln!("pgbench locked-update rate");
-    let bin_dir = pg_embedded::find_server_binaries()?;
-    let locked_rate =
-        pgbench::locked_update_rate(&bin_dir, database.config(), &url, CONNECTIONS, 10).await?;
+    let locked_rate = pgbench::locked_update_rate(database.config(), &url, CONNECTIONS, 10).await?;
     let peak_rss_kib = actor.peak_rss_kib();
 
     let markdown = table::render(&table::Inputs {

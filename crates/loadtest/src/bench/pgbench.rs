@@ -3,7 +3,7 @@
 //! `SELECT ... FOR UPDATE` and updates it, which is the shape of one
 //! session write without the HTTP and the service around it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::Context;
@@ -23,7 +23,6 @@ COMMIT;
 /// Transactions per second of the locked-update script with `clients`
 /// connections for `seconds`.
 pub async fn locked_update_rate(
-    bin_dir: &Path,
     config: &tokio_postgres::Config,
     url: &str,
     clients: usize,
@@ -45,13 +44,13 @@ pub async fn locked_update_rate(
         std::env::temp_dir().join(format!("email-sessions-pgbench-{}.sql", std::process::id()));
     std::fs::write(&script, SCRIPT).context("writing the pgbench script")?;
     // Beside the server binaries when they are a real install; on PATH when
-    // those are wrappers (Debian's pg_wrapper puts pgbench in /usr/bin).
-    let beside_server = bin_dir.join("pgbench");
-    let program = if beside_server.is_file() {
-        beside_server
-    } else {
-        PathBuf::from("pgbench")
-    };
+    // those are wrappers (Debian's pg_wrapper puts pgbench in /usr/bin) or
+    // when only the client tools are installed (a remote --database-url).
+    let program = pg_embedded::find_server_binaries()
+        .ok()
+        .map(|bin_dir| bin_dir.join("pgbench"))
+        .filter(|beside_server| beside_server.is_file())
+        .unwrap_or_else(|| PathBuf::from("pgbench"));
     let output = Command::new(&program)
         .args(["-n", "-M", "prepared", "-j", "2"])
         .args(["-c", &clients.to_string(), "-T", &seconds.to_string()])

@@ -4,8 +4,7 @@
 use std::fmt::Write;
 
 use crate::bench::{CROSS_USER, DUPLICATE_BURSTS, Measured, ONE_WRITE_PER_SESSION, WritePath};
-use crate::burst::report::ServerReport;
-use crate::burst::{LoadSummary, Report};
+use crate::burst::{LoadSummary, Report, ServerReport};
 
 /// Everything the page shows.
 pub struct Inputs<'a> {

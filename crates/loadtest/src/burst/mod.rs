@@ -16,7 +16,7 @@ mod metrics_scrape;
 mod plan;
 mod progress;
 mod readback;
-pub(crate) mod report;
+mod report;
 mod runner;
 mod tally;
 mod verify;
@@ -27,9 +27,10 @@ use std::time::Duration;
 
 pub use args::{BurstArgs, BurstUsers, Mode, random_run_id};
 pub use report::Report;
+pub(crate) use report::ServerReport;
 pub use tally::LoadSummary;
 
-use report::{RunConfig, ServerReport, VerificationReport};
+use report::{RunConfig, VerificationReport};
 use runner::Targets;
 
 /// The tokens of the burst's users: the given ones, or new users created through the
