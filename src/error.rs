@@ -45,6 +45,10 @@ pub enum ErrorCode {
     NotFound,
     /// The route exists but not for this method.
     MethodNotAllowed,
+    /// An `If-Match` or `If-None-Match` precondition did not hold; nothing changed.
+    PreconditionFailed,
+    /// An `If-Match` or `If-None-Match` header could not be read.
+    InvalidPrecondition,
     /// A bound on live actors or waiting requests was reached.
     Overloaded,
     /// The database did not answer in time.
@@ -64,11 +68,13 @@ impl ErrorCode {
             ErrorCode::InvalidSessionId
             | ErrorCode::InvalidRecipients
             | ErrorCode::InvalidSubject
-            | ErrorCode::InvalidBody => StatusCode::BAD_REQUEST,
+            | ErrorCode::InvalidBody
+            | ErrorCode::InvalidPrecondition => StatusCode::BAD_REQUEST,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::SessionNotFound | ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ErrorCode::Overloaded
             | ErrorCode::DatabaseUnavailable
             | ErrorCode::Starting
@@ -188,6 +194,11 @@ impl From<UpdateError> for ApiError {
                     "too many updates in progress ({}); try again shortly",
                     bound.label()
                 ),
+            ),
+            UpdateError::PreconditionFailed => ApiError::new(
+                ErrorCode::PreconditionFailed,
+                "the session is not at a version this request's If-Match allows, or exists \
+                 although If-None-Match forbids it; nothing was changed (read it again and retry)",
             ),
             UpdateError::Unrouted => ApiError::new(ErrorCode::Internal, "internal error"),
         }

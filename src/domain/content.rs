@@ -36,11 +36,6 @@ impl Change {
         }
     }
 
-    /// Folds changes in arrival order into the one change they amount to.
-    pub fn fold(changes: impl IntoIterator<Item = Change>) -> Change {
-        changes.into_iter().fold(Change::default(), Change::then)
-    }
-
     /// Whether applying this change to `current` would leave it as it is
     /// (later fields replace, absent ones keep), decided without building
     /// the new content.
@@ -67,6 +62,11 @@ mod tests {
         fn apply_to(&self, current: &Content) -> Content;
     }
 
+    /// Folds changes in arrival order into the one change they amount to, as a batch does.
+    fn fold(changes: impl IntoIterator<Item = Change>) -> Change {
+        changes.into_iter().fold(Change::default(), Change::then)
+    }
+
     impl ApplyTo for Change {
         fn apply_to(&self, current: &Content) -> Content {
             Content {
@@ -91,7 +91,7 @@ mod tests {
 
     #[test]
     fn later_fields_win_and_absent_fields_keep_earlier_ones() {
-        let folded = Change::fold([
+        let folded = fold([
             change(Some("a@x.com"), Some("first")),
             change(None, Some("second")),
             change(Some("b@x.com"), None),
@@ -109,7 +109,7 @@ mod tests {
         let step_by_step = changes
             .iter()
             .fold(Content::default(), |content, c| c.apply_to(&content));
-        let folded = Change::fold(changes.clone()).apply_to(&Content::default());
+        let folded = fold(changes.clone()).apply_to(&Content::default());
         assert_eq!(folded, step_by_step);
     }
 

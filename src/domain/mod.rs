@@ -8,6 +8,7 @@
 
 pub mod content;
 pub mod identity;
+pub mod precondition;
 mod recipient_list;
 mod session_id;
 mod subject;

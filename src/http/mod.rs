@@ -2,6 +2,7 @@
 //! and the middleware around them. Raw input becomes domain types here and nowhere else.
 
 pub(crate) mod body;
+mod conditional;
 pub(crate) mod health;
 pub(crate) mod metrics;
 pub(crate) mod middleware;

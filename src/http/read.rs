@@ -1,23 +1,36 @@
 //! `GET /api/email/sessions/{session_id}`: a session as stored.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::http::header::ETAG;
+use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::auth::AuthenticatedUser;
 use crate::error::{ApiError, ErrorCode};
-use crate::http::session_json::session_response;
+use crate::http::conditional::if_none_match;
+use crate::http::session_json::{entity_tag, session_response};
 use crate::http::session_key;
 use crate::storage::Store;
 
 /// The caller's session, or 404 (also when another user owns a session by that ID: no
-/// existence leak).
+/// existence leak); 304 with the ETag alone when `If-None-Match` names the stored version.
 pub async fn read_session(
     user: AuthenticatedUser,
     path: web::Path<String>,
+    request: HttpRequest,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, ApiError> {
     let key = session_key(user, &path)?;
+    let if_none_match = if_none_match(&request)?;
     match store.read(&key).await? {
+        Some(session)
+            if if_none_match
+                .as_ref()
+                .is_some_and(|versions| versions.contains(session.version)) =>
+        {
+            Ok(HttpResponse::NotModified()
+                .insert_header((ETAG, entity_tag(&session)))
+                .finish())
+        }
         Some(session) => Ok(session_response(StatusCode::OK, &session)),
         None => Err(ApiError::new(
             ErrorCode::SessionNotFound,

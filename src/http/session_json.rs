@@ -21,10 +21,15 @@ struct SessionJson<'a> {
     updated_at: OffsetDateTime,
 }
 
+/// The session's strong entity tag: its version.
+pub fn entity_tag(session: &SessionState) -> EntityTag {
+    EntityTag::new_strong(session.version.to_string())
+}
+
 /// Answers `status` with the session as JSON and `ETag: "<version>"`.
 pub fn session_response(status: StatusCode, session: &SessionState) -> HttpResponse {
     HttpResponse::build(status)
-        .insert_header((ETAG, EntityTag::new_strong(session.version.to_string())))
+        .insert_header((ETAG, entity_tag(session)))
         .json(SessionJson {
             session_id: session.session_id.as_str(),
             subject: session.content.subject.as_deref(),

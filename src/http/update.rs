@@ -8,12 +8,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::auth::AuthenticatedUser;
 use crate::error::ApiError;
 use crate::http::body::{BodyLimit, parse_update, read_limited};
+use crate::http::conditional::precondition;
 use crate::http::session_json::session_response;
 use crate::http::session_key;
 use crate::serializer::Registry;
 
 /// Sets the session's recipients and/or subject; 201 when this created the
-/// session, else 200, with the session as of the commit that included it.
+/// session, else 200, with the session as of the commit that included it;
+/// 412 when an `If-Match` or `If-None-Match` precondition does not hold.
 pub async fn update_session(
     user: AuthenticatedUser,
     path: web::Path<String>,
@@ -23,6 +25,7 @@ pub async fn update_session(
     limit: web::Data<BodyLimit>,
 ) -> Result<HttpResponse, ApiError> {
     let key = session_key(user, &path)?;
+    let precondition = precondition(&request)?;
     let body = read_limited(payload, **limit).await?;
     let change = parse_update(&request, &body)?;
     tracing::debug!(
@@ -30,7 +33,7 @@ pub async fn update_session(
         subject = change.subject.is_some(),
         "update"
     );
-    let outcome = registry.update(key, change).await?;
+    let outcome = registry.update(key, change, precondition).await?;
     let status = if outcome.created {
         StatusCode::CREATED
     } else {

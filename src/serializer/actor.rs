@@ -10,7 +10,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::domain::content::Change;
 use crate::domain::identity::SessionKey;
-use crate::serializer::batch::{BatchResult, write_batch};
+use crate::domain::precondition::Precondition;
+use crate::serializer::batch::{self, Segment, SegmentResult, write_segment};
 use crate::serializer::registry::RegistryLink;
 use crate::serializer::{Bound, UpdateError, UpdateOutcome};
 use crate::stats::Stats;
@@ -28,6 +29,8 @@ type Reply = oneshot::Sender<Result<UpdateOutcome, UpdateError>>;
 pub(super) struct Update {
     /// The requested change.
     pub(super) change: Change,
+    /// What the request expects of the stored session.
+    pub(super) precondition: Precondition,
     /// Where the result goes.
     pub(super) reply: Reply,
 }
@@ -50,16 +53,17 @@ pub(super) struct ActorSettings {
 
 /// Serialises one session's updates within this instance.
 ///
-/// Invariant: at most one write is in flight; requests arriving meanwhile
-/// queue and become the next batch, folded in arrival order and written in
-/// one transaction, and every request is answered with the state as of the
+/// Invariant: at most one batch is in flight; requests arriving meanwhile
+/// queue and become the next batch. Unconditional requests in it fold in
+/// arrival order into one transaction, conditional ones are judged one by
+/// one in that order, and every request is answered with the state as of the
 /// commit that included it. The actor only stops when idle (nothing queued,
 /// nothing in flight), so stopping never drops an accepted request.
 pub(super) struct SessionActor {
     key: SessionKey,
     actor_id: u64,
     settings: ActorSettings,
-    queue: Vec<(Change, Reply)>,
+    queue: Vec<(Change, Precondition, Reply)>,
     writing: bool,
     retiring: bool,
     // The state as of our last commit or confirmed read; `None` after a
@@ -84,64 +88,104 @@ impl SessionActor {
     }
 
     fn start_batch(&mut self, ctx: &mut Context<Self>) {
-        let (changes, replies): (Vec<Change>, Vec<Reply>) =
-            mem::take(&mut self.queue).into_iter().unzip();
-        let change = Change::fold(changes);
+        let segments = batch::plan(mem::take(&mut self.queue));
         self.writing = true;
         // Held until every request of the batch is answered (and the next
         // batch, if any, holds its own), so a drain cannot end in between.
         let in_flight = self.settings.batches.token();
         let store = self.settings.store.clone();
         let key = self.key.clone();
-        let known = self.known.clone();
-        let write = async move { write_batch(&store, &key, &change, known).await };
+        let mut known = self.known.clone();
+        let write = async move {
+            let mut written = Vec::with_capacity(segments.len());
+            let mut segments = segments.into_iter();
+            while let Some(segment) = segments.next() {
+                let result = write_segment(
+                    &store,
+                    &key,
+                    &segment.change,
+                    &segment.precondition,
+                    known.as_ref(),
+                )
+                .await;
+                match result {
+                    Ok(result) => {
+                        match &result {
+                            SegmentResult::Unchanged(session) => known = Some(session.clone()),
+                            SegmentResult::Written(outcome) => {
+                                known = Some(Arc::new(outcome.session.clone()));
+                            }
+                            SegmentResult::PreconditionFailed => {}
+                        }
+                        written.push((segment, result));
+                    }
+                    // The rest of the batch is not tried: the database just failed after
+                    // its retries, and the clients are better told at once.
+                    Err(error) => {
+                        let unanswered = std::iter::once(segment).chain(segments).collect();
+                        return BatchReport {
+                            written,
+                            failed: Some((error, unanswered)),
+                        };
+                    }
+                }
+            }
+            BatchReport {
+                written,
+                failed: None,
+            }
+        };
         // Spawned on the actor's own context, not the request's: a client
         // that disconnects cannot cancel a write halfway.
-        ctx.spawn(write.into_actor(self).map(move |result, actor, ctx| {
-            actor.finish_batch(replies, result, ctx);
+        ctx.spawn(write.into_actor(self).map(move |report, actor, ctx| {
+            actor.finish_batch(report, ctx);
             drop(in_flight);
         }));
     }
 
-    fn finish_batch(
-        &mut self,
-        replies: Vec<Reply>,
-        result: Result<BatchResult, StorageError>,
-        ctx: &mut Context<Self>,
-    ) {
+    fn finish_batch(&mut self, report: BatchReport, ctx: &mut Context<Self>) {
         self.writing = false;
         self.last_active = Instant::now();
-        let answer = match result {
-            Ok(BatchResult::Unchanged(session)) => {
-                self.settings.stats.record_noop_read(replies.len());
-                Ok(UpdateOutcome {
-                    session,
-                    created: false,
-                })
-            }
-            Ok(BatchResult::Written(outcome)) => {
-                self.settings
-                    .stats
-                    .record_write(replies.len(), outcome.applied);
-                let session = Arc::new(outcome.session);
-                self.known = Some(session.clone());
-                Ok(UpdateOutcome {
-                    session,
-                    created: outcome.created,
-                })
-            }
-            Err(error) => {
-                self.known = None;
-                Err(UpdateError::from_failed_write(
-                    error,
-                    &self.key,
-                    replies.len(),
-                ))
-            }
-        };
-        for reply in replies {
-            // A closed receiver is a client that went away; the write stands.
-            let _ = reply.send(answer.clone());
+        let stats = &self.settings.stats;
+        for (segment, result) in report.written {
+            let size = segment.requests.len();
+            let answer = match result {
+                SegmentResult::Unchanged(session) => {
+                    stats.record_noop_read(size);
+                    self.known = Some(session.clone());
+                    Ok(UpdateOutcome {
+                        session,
+                        created: false,
+                    })
+                }
+                SegmentResult::Written(outcome) => {
+                    stats.record_write(size, outcome.applied);
+                    let session = Arc::new(outcome.session);
+                    self.known = Some(session.clone());
+                    Ok(UpdateOutcome {
+                        session,
+                        created: outcome.created,
+                    })
+                }
+                SegmentResult::PreconditionFailed => {
+                    stats.record_write(size, false);
+                    Err(UpdateError::PreconditionFailed)
+                }
+            };
+            answer_all(segment.requests, &answer);
+        }
+        if let Some((error, unanswered)) = report.failed {
+            self.known = None;
+            let requests: Vec<Reply> = unanswered
+                .into_iter()
+                .flat_map(|segment| segment.requests)
+                .collect();
+            let answer = Err(UpdateError::from_failed_write(
+                error,
+                &self.key,
+                requests.len(),
+            ));
+            answer_all(requests, &answer);
         }
         if !self.queue.is_empty() {
             self.start_batch(ctx);
@@ -188,9 +232,24 @@ impl Handler<Update> for SessionActor {
             let _ = update.reply.send(Err(UpdateError::Overloaded(bound)));
             return;
         }
-        self.queue.push((update.change, update.reply));
+        self.queue
+            .push((update.change, update.precondition, update.reply));
         if !self.writing {
             self.start_batch(ctx);
         }
+    }
+}
+
+/// What a batch's writes came to: the segments written (in order), and the first failure with
+/// the segments it left unanswered.
+struct BatchReport {
+    written: Vec<(Segment<Reply>, SegmentResult)>,
+    failed: Option<(StorageError, Vec<Segment<Reply>>)>,
+}
+
+fn answer_all(replies: Vec<Reply>, answer: &Result<UpdateOutcome, UpdateError>) {
+    for reply in replies {
+        // A closed receiver is a client that went away; the write stands.
+        let _ = reply.send(answer.clone());
     }
 }

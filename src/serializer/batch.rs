@@ -1,41 +1,141 @@
-//! Turns a folded batch of changes into at most one write transaction.
+//! Turns a batch of queued requests into as few write transactions as their preconditions
+//! allow, and each of those into at most one write.
 //!
-//! This is where "a batch whose result equals the stored state costs no write transaction"
-//! lives: when the actor's last known state already has the content, one plain read of
-//! `version` confirms no other instance changed the row meanwhile, and the batch is answered
-//! from that state.
+//! Unconditional requests that queue up together fold into one change (later fields win), so a
+//! burst of duplicates costs one write. A conditional request (`If-Match`, `If-None-Match`) is
+//! judged on its own, in arrival order, against the state as the batch has left it, so a stale
+//! request fails without spoiling the requests around it; the database judges it under the row
+//! lock. And a segment whose result equals the stored state costs no write transaction: when
+//! the actor's last known state already has the content, one plain read of `version` confirms
+//! no other instance changed the row meanwhile.
 
 use std::sync::Arc;
 
 use crate::domain::content::Change;
 use crate::domain::identity::SessionKey;
-use crate::storage::{SessionState, StorageError, Store, WriteOutcome};
+use crate::domain::precondition::Precondition;
+use crate::storage::{ChangeResult, SessionState, StorageError, Store, WriteOutcome};
 
-/// What a batch came to.
+/// One write of a batch, with whatever the requests it answers carry along (their replies).
+pub(super) struct Segment<R> {
+    /// The change to write.
+    pub(super) change: Change,
+    /// Its precondition; unconditional for a folded run.
+    pub(super) precondition: Precondition,
+    /// One per request the segment answers, in arrival order.
+    pub(super) requests: Vec<R>,
+}
+
+/// Splits requests, in arrival order, into segments: each run of unconditional requests folds
+/// into one, and each conditional request stands alone.
+pub(super) fn plan<R>(
+    requests: impl IntoIterator<Item = (Change, Precondition, R)>,
+) -> Vec<Segment<R>> {
+    let mut segments: Vec<Segment<R>> = Vec::new();
+    for (change, precondition, request) in requests {
+        match segments.last_mut() {
+            Some(open)
+                if precondition.is_unconditional() && open.precondition.is_unconditional() =>
+            {
+                open.change = std::mem::take(&mut open.change).then(change);
+                open.requests.push(request);
+            }
+            _ => segments.push(Segment {
+                change,
+                precondition,
+                requests: vec![request],
+            }),
+        }
+    }
+    segments
+}
+
+/// What one segment came to.
 #[derive(Debug, Clone)]
-pub(super) enum BatchResult {
+pub(super) enum SegmentResult {
     /// Nothing to change: the known state is still the stored one.
     Unchanged(Arc<SessionState>),
     /// One write transaction ran.
     Written(WriteOutcome),
+    /// The precondition did not hold; nothing changed.
+    PreconditionFailed,
 }
 
-/// Writes `change`, unless `known` shows it changes nothing and the database confirms `known`
-/// is current.
-pub(super) async fn write_batch(
+/// Writes one segment, unless it is unconditional, `known` shows it changes nothing, and the
+/// database confirms `known` is current.
+pub(super) async fn write_segment(
     store: &Store,
     key: &SessionKey,
     change: &Change,
-    known: Option<Arc<SessionState>>,
-) -> Result<BatchResult, StorageError> {
+    precondition: &Precondition,
+    known: Option<&Arc<SessionState>>,
+) -> Result<SegmentResult, StorageError> {
     if let Some(known) = known
+        && precondition.is_unconditional()
         && change.is_noop_for(&known.content)
         && store.current_version(key).await? == Some(known.version)
     {
-        return Ok(BatchResult::Unchanged(known));
+        return Ok(SegmentResult::Unchanged(known.clone()));
     }
-    store
-        .apply_change(key, change)
-        .await
-        .map(BatchResult::Written)
+    Ok(match store.apply_change(key, change, precondition).await? {
+        ChangeResult::Written(outcome) => SegmentResult::Written(outcome),
+        ChangeResult::PreconditionFailed => SegmentResult::PreconditionFailed,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Subject;
+    use crate::domain::precondition::Versions;
+
+    fn subject(text: &str) -> Change {
+        Change {
+            recipients: None,
+            subject: Some(Subject::parse(text).unwrap()),
+        }
+    }
+
+    fn if_match(version: i64) -> Precondition {
+        Precondition {
+            if_match: Some(Versions::Listed(vec![version])),
+            if_none_match: None,
+        }
+    }
+
+    #[test]
+    fn unconditional_runs_fold_and_conditional_requests_stand_alone() {
+        // Arrange
+        let requests = vec![
+            (subject("a"), Precondition::default(), 0),
+            (subject("b"), Precondition::default(), 1),
+            (subject("c"), if_match(1), 2),
+            (subject("d"), if_match(1), 3),
+            (subject("e"), Precondition::default(), 4),
+        ];
+
+        // Act
+        let segments = plan(requests);
+
+        // Assert
+        let shapes: Vec<(Option<&str>, bool, Vec<i32>)> = segments
+            .iter()
+            .map(|s| {
+                (
+                    s.change.subject.as_ref().map(Subject::as_str),
+                    s.precondition.is_unconditional(),
+                    s.requests.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shapes,
+            [
+                (Some("b"), true, vec![0, 1]),
+                (Some("c"), false, vec![2]),
+                (Some("d"), false, vec![3]),
+                (Some("e"), true, vec![4]),
+            ]
+        );
+    }
 }

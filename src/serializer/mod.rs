@@ -3,7 +3,8 @@
 //!
 //! [`Registry`] maps (user, session ID) to that session's actor, enforces the bounds and waits
 //! for the last batch when draining; `actor` queues and batches one session's requests; `batch`
-//! turns a folded batch into at most one write through the [`Store`](crate::storage::Store).
+//! plans a batch into writes (folded runs, conditional requests alone) through the
+//! [`Store`](crate::storage::Store).
 //! Failures leave here as [`UpdateError`]; only the HTTP edge decides what they look like on
 //! the wire.
 
@@ -57,6 +58,8 @@ pub enum UpdateError {
     Storage(StorageFailure),
     /// A bound was reached.
     Overloaded(Bound),
+    /// The request's precondition did not hold; nothing changed.
+    PreconditionFailed,
     /// Every actor the request was routed to stopped before taking it (a bug, or absurdly short
     /// idle timeouts).
     Unrouted,

@@ -22,10 +22,11 @@ use tokio_util::task::TaskTracker;
 use crate::configuration::{SessionSettings, WritePath};
 use crate::domain::content::Change;
 use crate::domain::identity::SessionKey;
+use crate::domain::precondition::Precondition;
 use crate::serializer::actor::{ActorSettings, SessionActor, Update};
 use crate::serializer::{Bound, UpdateError, UpdateOutcome};
 use crate::stats::Stats;
-use crate::storage::Store;
+use crate::storage::{ChangeResult, Store};
 
 /// A request whose actor stopped under it is re-routed this many times; one
 /// is enough unless idle timeouts are absurdly short.
@@ -114,12 +115,13 @@ impl Registry {
         finished
     }
 
-    /// Applies `change` to the session `key` and answers with the state as of
-    /// the commit that included it.
+    /// Applies `change` to the session `key` if `precondition` holds, and
+    /// answers with the state as of the commit that included it.
     pub async fn update(
         &self,
         key: SessionKey,
         change: Change,
+        precondition: Precondition,
     ) -> Result<UpdateOutcome, UpdateError> {
         let _in_flight = Counted::enter(
             &self.inner.in_flight,
@@ -128,8 +130,8 @@ impl Registry {
         .ok_or_else(|| self.reject(Bound::InFlightUpdates))?;
         self.inner.stats.record_received();
         match self.inner.settings.write_path {
-            WritePath::Actor => self.update_through_actor(key, change).await,
-            WritePath::Direct => self.update_directly(key, change).await,
+            WritePath::Actor => self.update_through_actor(key, change, precondition).await,
+            WritePath::Direct => self.update_directly(key, change, precondition).await,
         }
     }
 
@@ -137,6 +139,7 @@ impl Registry {
         &self,
         key: SessionKey,
         change: Change,
+        precondition: Precondition,
     ) -> Result<UpdateOutcome, UpdateError> {
         for _ in 0..MAX_ROUTING_ATTEMPTS {
             let handle = self.handle_for(&key)?;
@@ -149,6 +152,7 @@ impl Registry {
             // bound.
             handle.addr.do_send(Update {
                 change: change.clone(),
+                precondition: precondition.clone(),
                 reply,
             });
             match answer.await {
@@ -167,14 +171,24 @@ impl Registry {
         &self,
         key: SessionKey,
         change: Change,
+        precondition: Precondition,
     ) -> Result<UpdateOutcome, UpdateError> {
-        match self.inner.store.apply_change(&key, &change).await {
-            Ok(outcome) => {
+        match self
+            .inner
+            .store
+            .apply_change(&key, &change, &precondition)
+            .await
+        {
+            Ok(ChangeResult::Written(outcome)) => {
                 self.inner.stats.record_write(1, outcome.applied);
                 Ok(UpdateOutcome {
                     session: Arc::new(outcome.session),
                     created: outcome.created,
                 })
+            }
+            Ok(ChangeResult::PreconditionFailed) => {
+                self.inner.stats.record_write(1, false);
+                Err(UpdateError::PreconditionFailed)
             }
             Err(error) => Err(UpdateError::from_failed_write(error, &key, 1)),
         }

@@ -14,6 +14,6 @@ mod users;
 pub use error::{StorageError, StorageFailure};
 pub use pool::{PoolSettings, connect_pool};
 pub use retry::{RetryObserver, RetryPolicy, TransientCause};
-pub use sessions::{SessionState, WriteOutcome};
+pub use sessions::{ChangeResult, SessionState, WriteOutcome};
 pub use store::Store;
 pub use users::{CreateUserError, insert as insert_user};

@@ -1,11 +1,13 @@
 //! Session rows and their recipients.
 //!
 //! [`apply_change`] is the one write: a single call of the SQL function in
-//! `sql/V3__apply_session_change.sql`, which creates-or-finds the row through
-//! the unique constraint, locks it, and decides on the state it read *under
-//! the lock*, never on a cached copy, so two instances writing the same
-//! session at once still serialise and `version` grows by exactly one per
-//! applied change.
+//! `sql/V6__conditional_change.sql` (first written as V3), which
+//! creates-or-finds the row through the unique constraint, locks it, and
+//! decides on the state it read *under the lock*, never on a cached copy
+//! (the precondition of a conditional request included), so two instances
+//! writing the same session at once still serialise and `version` grows by
+//! exactly one per applied change. [`load`] reads a session in one statement,
+//! so one snapshot.
 
 use anyhow::Context;
 use deadpool_postgres::GenericClient;
@@ -14,6 +16,7 @@ use tokio_postgres::Row;
 
 use crate::domain::content::{Change, Content};
 use crate::domain::identity::SessionKey;
+use crate::domain::precondition::{Precondition, Versions};
 use crate::domain::{Recipient, RecipientList, SessionId};
 
 /// A session as stored, with the content as of one commit.
@@ -43,75 +46,59 @@ pub struct WriteOutcome {
 }
 
 // The whole write of a batch, in one round trip: create-or-find, row lock,
-// compare, replace, bump. See sql/V3__apply_session_change.sql.
-const APPLY_CHANGE: &str =
-    "SELECT created, applied, version, subject, emails, names, created_at, updated_at
-     FROM apply_email_session_change($1, $2, $3, $4, $5, $6, $7)";
+// precondition, compare, replace, bump. See sql/V6__conditional_change.sql.
+const APPLY_CHANGE: &str = "SELECT precondition_failed, created, applied, version, subject,
+            emails, names, created_at, updated_at
+     FROM apply_email_session_change($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 
-const SELECT_SESSION: &str = "SELECT id, subject, version, created_at, updated_at
-     FROM email_sessions
-     WHERE user_id = $1 AND session_id = $2";
+// A whole session in ONE statement, so one snapshot: version, subject and
+// recipients always belong to the same commit. (Two statements, row then
+// recipients, could show version N with the recipients of N+1.)
+const SELECT_SESSION: &str = "SELECT s.version, s.subject, s.created_at, s.updated_at,
+            coalesce(array_agg(r.email ORDER BY r.position)
+                     FILTER (WHERE r.email IS NOT NULL), '{}') AS emails,
+            coalesce(array_agg(r.display_name ORDER BY r.position)
+                     FILTER (WHERE r.email IS NOT NULL), '{}') AS names
+     FROM email_sessions s
+     LEFT JOIN email_session_recipients r ON r.session_row_id = s.id
+     WHERE s.user_id = $1 AND s.session_id = $2
+     GROUP BY s.id";
 
 const SELECT_VERSION: &str =
     "SELECT version FROM email_sessions WHERE user_id = $1 AND session_id = $2";
-
-const SELECT_RECIPIENTS: &str = "SELECT email, display_name
-     FROM email_session_recipients
-     WHERE session_row_id = $1
-     ORDER BY position";
 
 const INSERT_NEW: &str = "INSERT INTO email_sessions (user_id, session_id, content_fingerprint)
      VALUES ($1, $2, email_session_fingerprint(NULL, '{}', '{}'))
      ON CONFLICT (user_id, session_id) DO NOTHING
      RETURNING created_at, updated_at";
 
-/// The locked or read row, before its recipients are known.
-struct SessionRow {
-    row_id: i64,
-    subject: Option<String>,
-    version: i64,
-    created_at: OffsetDateTime,
-    updated_at: OffsetDateTime,
+/// What a conditional write came to.
+#[derive(Debug, Clone)]
+pub enum ChangeResult {
+    /// The precondition held (or there was none) and the write ran.
+    Written(WriteOutcome),
+    /// The precondition did not hold under the row lock: nothing changed.
+    PreconditionFailed,
 }
 
-impl SessionRow {
-    fn from_row(row: &Row) -> anyhow::Result<SessionRow> {
-        Ok(SessionRow {
-            row_id: row.try_get("id")?,
-            subject: row.try_get("subject")?,
-            version: row.try_get("version")?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
-        })
-    }
-
-    fn into_state(self, session_id: SessionId, recipients: RecipientList) -> SessionState {
-        SessionState {
-            session_id,
-            content: Content {
-                subject: self.subject,
-                recipients,
-            },
-            version: self.version,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        }
-    }
-}
-
-/// Applies `change` to the session, creating it first when it does not
-/// exist, in one statement (and so one transaction of its own).
+/// Applies `change` to the session if `precondition` holds for the row read under its lock,
+/// creating the session first when it does not exist (unless the precondition needs it to), in
+/// one statement (and so one transaction of its own).
 pub async fn apply_change(
     client: &impl GenericClient,
     key: &SessionKey,
     change: &Change,
-) -> anyhow::Result<WriteOutcome> {
+    precondition: &Precondition,
+) -> anyhow::Result<ChangeResult> {
     let (emails, names): (Vec<&str>, Vec<Option<&str>>) = change
         .recipients
         .iter()
         .flat_map(RecipientList::iter)
         .map(|recipient| (recipient.email.as_str(), recipient.name.as_deref()))
         .unzip();
+    let (if_match, if_match_any) = versions_parameters(precondition.if_match.as_ref());
+    let (if_none_match, if_none_match_any) =
+        versions_parameters(precondition.if_none_match.as_ref());
     let statement = client.prepare_cached(APPLY_CHANGE).await?;
     let row = client
         .query_one(
@@ -124,10 +111,35 @@ pub async fn apply_change(
                 &change.recipients.is_some(),
                 &emails,
                 &names,
+                &if_match,
+                &if_match_any,
+                &if_none_match,
+                &if_none_match_any,
             ],
         )
         .await
         .context("applying the change")?;
+    if row.try_get("precondition_failed")? {
+        return Ok(ChangeResult::PreconditionFailed);
+    }
+    Ok(ChangeResult::Written(WriteOutcome {
+        created: row.try_get("created")?,
+        applied: row.try_get("applied")?,
+        session: session_from_row(&row, key)?,
+    }))
+}
+
+/// The SQL function's pair for one header: the listed versions (NULL when absent) and `*`.
+fn versions_parameters(versions: Option<&Versions>) -> (Option<&[i64]>, bool) {
+    match versions {
+        None => (None, false),
+        Some(Versions::Any) => (None, true),
+        Some(Versions::Listed(listed)) => (Some(listed), false),
+    }
+}
+
+/// A session from a row with `version, subject, emails, names, created_at, updated_at`.
+fn session_from_row(row: &Row, key: &SessionKey) -> anyhow::Result<SessionState> {
     let emails: Vec<String> = row.try_get("emails")?;
     let names: Vec<Option<String>> = row.try_get("names")?;
     let recipients = emails
@@ -135,60 +147,30 @@ pub async fn apply_change(
         .zip(names)
         .map(|(email, name)| Recipient { email, name })
         .collect();
-    Ok(WriteOutcome {
-        created: row.try_get("created")?,
-        applied: row.try_get("applied")?,
-        session: SessionState {
-            session_id: key.session_id.clone(),
-            content: Content {
-                subject: row.try_get("subject")?,
-                recipients: RecipientList::from_stored(recipients),
-            },
-            version: row.try_get("version")?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
+    Ok(SessionState {
+        session_id: key.session_id.clone(),
+        content: Content {
+            subject: row.try_get("subject")?,
+            recipients: RecipientList::from_stored(recipients),
         },
+        version: row.try_get("version")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
     })
 }
 
-async fn load_recipients(
-    client: &impl GenericClient,
-    row_id: i64,
-) -> anyhow::Result<RecipientList> {
-    let statement = client.prepare_cached(SELECT_RECIPIENTS).await?;
-    let rows = client
-        .query(&statement, &[&row_id])
-        .await
-        .context("loading recipients")?;
-    let recipients = rows
-        .iter()
-        .map(|row| {
-            Ok(Recipient {
-                email: row.try_get("email")?,
-                name: row.try_get("display_name")?,
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(RecipientList::from_stored(recipients))
-}
-
-/// Reads a session with its recipients; `None` when the owner has none by
+/// Reads a session with its recipients, in one statement; `None` when the owner has none by
 /// that ID.
 pub async fn load(
     client: &impl GenericClient,
     key: &SessionKey,
 ) -> anyhow::Result<Option<SessionState>> {
     let statement = client.prepare_cached(SELECT_SESSION).await?;
-    let Some(row) = client
+    let row = client
         .query_opt(&statement, &[&key.user_id.0, &key.session_id.as_str()])
         .await
-        .context("reading the session")?
-    else {
-        return Ok(None);
-    };
-    let row = SessionRow::from_row(&row)?;
-    let recipients = load_recipients(client, row.row_id).await?;
-    Ok(Some(row.into_state(key.session_id.clone(), recipients)))
+        .context("reading the session")?;
+    row.map(|row| session_from_row(&row, key)).transpose()
 }
 
 /// The session's current version, without its content: the cheap check

@@ -9,9 +9,10 @@ use deadpool_postgres::{Client, Pool, Status};
 use crate::domain::SessionId;
 use crate::domain::content::Change;
 use crate::domain::identity::{SessionKey, UserId};
+use crate::domain::precondition::Precondition;
 use crate::storage::StorageError;
 use crate::storage::retry::{RetryObserver, RetryPolicy, with_retries};
-use crate::storage::sessions::{self, SessionState, WriteOutcome};
+use crate::storage::sessions::{self, ChangeResult, SessionState};
 use crate::storage::users;
 
 /// A cheap handle (clones share the pool) to the database.
@@ -32,14 +33,18 @@ impl Store {
         }
     }
 
-    /// Applies `change` to the session, creating it when absent (see [`sessions::apply_change`]).
+    /// Applies `change` to the session if `precondition` holds, creating it when absent and
+    /// allowed (see [`sessions::apply_change`]).
     pub async fn apply_change(
         &self,
         key: &SessionKey,
         change: &Change,
-    ) -> Result<WriteOutcome, StorageError> {
-        self.retrying(async |client| sessions::apply_change(client, key, change).await)
-            .await
+        precondition: &Precondition,
+    ) -> Result<ChangeResult, StorageError> {
+        self.retrying(async |client| {
+            sessions::apply_change(client, key, change, precondition).await
+        })
+        .await
     }
 
     /// The stored version of a session, `None` when it does not exist.

@@ -7,6 +7,8 @@ mod auth;
 mod bad_input;
 mod bounds;
 mod burst_tool;
+mod conditional;
+mod consistent_reads;
 mod crash;
 mod database_outage;
 mod disconnect;
