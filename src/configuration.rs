@@ -39,6 +39,15 @@ pub struct Settings {
     pub sessions: SessionSettings,
     /// Bearer token verification.
     pub auth: AuthSettings,
+    /// Cross-origin access for browser plugins.
+    pub cors: CorsSettings,
+}
+
+/// Which web pages may call the API from a browser.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CorsSettings {
+    /// Exact origins (`scheme://host[:port]`, no path) allowed to read answers; empty: none.
+    pub allowed_origins: Vec<String>,
 }
 
 /// HTTP listener settings.
@@ -138,6 +147,8 @@ impl Settings {
                 Environment::with_prefix("APP")
                     .prefix_separator("_")
                     .separator("__")
+                    .list_separator(",")
+                    .with_list_parse_key("cors.allowed_origins")
                     .try_parsing(true),
             )
             .build()
@@ -145,6 +156,7 @@ impl Settings {
             .try_deserialize()
             .context("parsing configuration")?;
         settings.environment = environment;
+        settings.cors.check()?;
         if let Ok(url) = std::env::var("DATABASE_URL")
             && !url.trim().is_empty()
         {
@@ -192,6 +204,33 @@ impl SessionSettings {
     }
 }
 
+impl CorsSettings {
+    /// Drops blank entries (an empty `APP_CORS__ALLOWED_ORIGINS` means none) and refuses
+    /// anything a browser would never send as an `Origin`, which could never match.
+    fn check(&mut self) -> anyhow::Result<()> {
+        self.allowed_origins
+            .retain(|origin| !origin.trim().is_empty());
+        for origin in &mut self.allowed_origins {
+            *origin = origin.trim().to_owned();
+            let authority = origin
+                .split_once("://")
+                .filter(|(scheme, _)| !scheme.is_empty())
+                .map(|(_, authority)| authority);
+            anyhow::ensure!(
+                authority.is_some_and(|authority| {
+                    !authority.is_empty()
+                        && !authority.contains(['/', '?', '#'])
+                        && origin.parse::<actix_web::http::Uri>().is_ok()
+                }),
+                "cors.allowed_origins: {origin:?} is not an origin; write scheme://host[:port] \
+                 with no path or trailing slash, exactly as the browser sends it \
+                 (e.g. https://outlook.office.com)"
+            );
+        }
+        Ok(())
+    }
+}
+
 impl AuthSettings {
     /// How long a verified token is remembered.
     pub fn token_cache_ttl(&self) -> Duration {
@@ -209,6 +248,23 @@ mod tests {
         assert_eq!(settings.sessions.write_path, WritePath::Actor);
         assert!(settings.database.url.is_none());
         assert!(!settings.database.embedded);
+    }
+
+    #[test]
+    fn allowed_origins_must_be_origins() {
+        let check = |origins: &[&str]| {
+            CorsSettings {
+                allowed_origins: origins.iter().map(|o| o.to_string()).collect(),
+            }
+            .check()
+            .map(|()| ())
+        };
+        assert!(check(&["https://outlook.office.com", "chrome-extension://abcdef"]).is_ok());
+        assert!(check(&["http://127.0.0.1:8081", " ", ""]).is_ok());
+        assert!(check(&["https://outlook.office.com/"]).is_err());
+        assert!(check(&["https://x.com/path"]).is_err());
+        assert!(check(&["outlook.office.com"]).is_err());
+        assert!(check(&["*"]).is_err());
     }
 
     #[test]

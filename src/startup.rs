@@ -17,7 +17,7 @@ use crate::auth::Authenticator;
 use crate::configuration::Settings;
 use crate::http::body::BodyLimit;
 use crate::http::middleware::{self, RouteLabel};
-use crate::http::{self, health, metrics, mint, read, update};
+use crate::http::{self, cors, health, metrics, mint, read, update};
 use crate::lifecycle::{Lifecycle, Phase};
 use crate::serializer::Registry;
 use crate::stats::Stats;
@@ -70,10 +70,13 @@ impl Application {
         let limit = web::Data::new(BodyLimit(settings.server.max_body_bytes));
         let metrics = web::Data::new(telemetry::metrics_handle());
         let lifecycle_data = web::Data::new(lifecycle.clone());
+        let cors_settings = settings.cors.clone();
 
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(middleware::api_gate))
+                // Outside the gate, so a starting instance's 503 is readable cross-origin too.
+                .wrap(cors::cors(&cors_settings))
                 .wrap(from_fn(middleware::http_metrics))
                 .wrap(TracingLogger::<SessionRootSpan>::new())
                 .app_data(authenticator.clone())

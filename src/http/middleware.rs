@@ -18,7 +18,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::lifecycle::{Lifecycle, Phase};
 use crate::metric_names as names;
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The route pattern a resource serves, attached to it as app data so the
 /// metrics can name the route without matching the path again (route

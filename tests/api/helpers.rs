@@ -159,9 +159,25 @@ impl TestApp {
         TestApp::spawn_in_phase(db, Phase::Serving, tweak).await
     }
 
+    /// An instance on the database `config` names (which may be unreachable).
+    pub async fn spawn_on_config(
+        config: &tokio_postgres::Config,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> TestApp {
+        TestApp::spawn_with(config, Phase::Serving, tweak).await
+    }
+
     /// Like [`TestApp::spawn_on`], starting in `phase`; `lifecycle` moves it.
     pub async fn spawn_in_phase(
         db: &TestDb,
+        phase: Phase,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> TestApp {
+        TestApp::spawn_with(&db.config, phase, tweak).await
+    }
+
+    async fn spawn_with(
+        config: &tokio_postgres::Config,
         phase: Phase,
         tweak: impl FnOnce(&mut Settings),
     ) -> TestApp {
@@ -170,8 +186,7 @@ impl TestApp {
         settings.server.bind = "127.0.0.1:0".parse().unwrap();
         settings.server.workers = 2;
         tweak(&mut settings);
-        let application =
-            Application::build(&settings, &db.config, phase).expect("building the app");
+        let application = Application::build(&settings, config, phase).expect("building the app");
         let port = application.port();
         let stats = application.stats();
         let lifecycle = application.lifecycle();
