@@ -257,7 +257,6 @@ mod tests {
                 allowed_origins: origins.iter().map(|o| o.to_string()).collect(),
             }
             .check()
-            .map(|()| ())
         };
         assert!(check(&["https://outlook.office.com", "chrome-extension://abcdef"]).is_ok());
         assert!(check(&["http://127.0.0.1:8081", " ", ""]).is_ok());

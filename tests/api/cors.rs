@@ -196,15 +196,25 @@ async fn allowed_origins_come_from_a_comma_separated_environment_variable() {
     let db = TestDb::create().await;
     let service = start_process(
         &db,
-        &[("APP_CORS__ALLOWED_ORIGINS", "https://a.example,https://plugin.example")],
+        &[(
+            "APP_CORS__ALLOWED_ORIGINS",
+            "https://a.example,https://plugin.example",
+        )],
     )
     .await;
     let http = reqwest::Client::new();
 
-    for (origin, allowed) in [("https://a.example", true), (PLUGIN, true), (STRANGER, false)] {
+    for (origin, allowed) in [
+        ("https://a.example", true),
+        (PLUGIN, true),
+        (STRANGER, false),
+    ] {
         // Act
         let response = http
-            .request(Method::OPTIONS, format!("{}/api/email/sessions", service.url))
+            .request(
+                Method::OPTIONS,
+                format!("{}/api/email/sessions", service.url),
+            )
             .header("Origin", origin)
             .header("Access-Control-Request-Method", "POST")
             .send()
