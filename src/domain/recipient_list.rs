@@ -199,15 +199,62 @@ pub enum InvalidRecipients {
 
 /// Parses one address list and validates each address, without de-duplication.
 fn parse_one_source(raw: &str) -> Result<Vec<Recipient>, InvalidRecipients> {
-    let parsed = mailparse::addrparse(raw).map_err(|err| describe_mailparse_error(raw, &err))?;
-    parsed
-        .iter()
-        .flat_map(|entry| match entry {
+    let mut recipients = Vec::new();
+    for piece in split_after_groups(raw) {
+        let parsed =
+            mailparse::addrparse(piece).map_err(|err| describe_mailparse_error(raw, &err))?;
+        for single in parsed.iter().flat_map(|entry| match entry {
             MailAddr::Single(single) => std::slice::from_ref(single),
             MailAddr::Group(group) => group.addrs.as_slice(),
-        })
-        .map(|single| validate(raw, single))
-        .collect()
+        }) {
+            recipients.push(validate(raw, single)?);
+        }
+    }
+    Ok(recipients)
+}
+
+/// Cuts the list after each group (`Team: a@x.com, b@y.com;`), dropping the one ',' that
+/// separates the group from the next entry, so each piece can go to `mailparse` on its own:
+/// after a group's ';' mailparse glues that ',' onto the next entry (and mangles a quoted name
+/// there), which made valid lists such as `Team: a@x.com;, c@z.com` unreadable. A lexical
+/// scan (quotes, comments, angle brackets), linear in the input; the parsing stays mailparse's.
+fn split_after_groups(raw: &str) -> Vec<&str> {
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    let mut in_group = false;
+    let (mut in_quotes, mut comment_depth, mut in_angle, mut escaped) = (false, 0u32, false, false);
+    let mut chars = raw.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        let plain = !in_quotes && comment_depth == 0 && !in_angle;
+        match c {
+            '\\' if in_quotes || comment_depth > 0 => escaped = true,
+            '"' if comment_depth == 0 && !in_angle => in_quotes = !in_quotes,
+            '(' if !in_quotes && !in_angle => comment_depth += 1,
+            ')' if comment_depth > 0 => comment_depth -= 1,
+            '<' if plain => in_angle = true,
+            '>' if in_angle => in_angle = false,
+            ':' if plain => in_group = true,
+            ';' if plain && in_group => {
+                in_group = false;
+                pieces.push(&raw[start..=i]);
+                start = i + 1;
+                while let Some((_, next)) = chars.next_if(|(_, next)| next.is_whitespace()) {
+                    start += next.len_utf8();
+                }
+                if let Some((comma, _)) = chars.next_if(|(_, next)| *next == ',') {
+                    start = comma + 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    pieces.push(&raw[start..]);
+    pieces.retain(|piece| !piece.trim().is_empty());
+    pieces
 }
 
 /// Turns one mailbox from `mailparse` into a [`Recipient`], applying the
@@ -429,6 +476,45 @@ mod tests {
                 recipient("c@z.com", None)
             ]
         );
+    }
+
+    #[test]
+    fn groups_may_be_followed_by_more_entries() {
+        for (raw, expected) in [
+            (
+                "Team: a@x.com, b@y.com;, c@z.com",
+                &["a@x.com", "b@y.com", "c@z.com"][..],
+            ),
+            ("Undisclosed recipients:;, c@z.com", &["c@z.com"]),
+            ("Team:;, \"N, M\" <c@z.com>", &["c@z.com"]),
+            ("Team:;, N <c@z.com>", &["c@z.com"]),
+            ("T: a@x.com;, U: b@y.com;", &["a@x.com", "b@y.com"]),
+            (
+                "T: (note) a@x.com ;\r\n , (c) c@z.com",
+                &["a@x.com", "c@z.com"],
+            ),
+            ("\"Smith, J\" <j@x.com>, Undisclosed:;", &["j@x.com"]),
+            (
+                "\"a:b;\" <q@x.com>, T: a@x.com;, c@z.com",
+                &["q@x.com", "a@x.com", "c@z.com"],
+            ),
+        ] {
+            let list = RecipientList::parse(raw).unwrap_or_else(|e| panic!("{raw:?}: {e}"));
+            assert_eq!(emails(&list), expected, "{raw:?}");
+        }
+        let named = RecipientList::parse("Team:;, \"N, M\" <c@z.com>").unwrap();
+        assert_eq!(named.as_slice(), [recipient("c@z.com", Some("N, M"))]);
+    }
+
+    #[test]
+    fn an_extra_comma_after_a_group_is_still_an_empty_entry() {
+        for raw in ["Team: a@x.com;,, c@z.com", "T: a@x.com;, ,c@z.com"] {
+            let err = RecipientList::parse(raw).unwrap_err();
+            assert!(
+                matches!(&err, InvalidRecipients::Malformed { reason } if reason.starts_with("empty entry")),
+                "{raw:?} gave {err:?}"
+            );
+        }
     }
 
     #[test]
@@ -777,6 +863,50 @@ mod tests {
             .prop_map(|name| name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()))
     }
 
+    /// A comment (RFC 5322 CFWS) to put beside an address: nothing, or `(text)`.
+    fn comment() -> impl Strategy<Value = String> {
+        prop::option::of("[a-zA-Z0-9 ,;:@.]{0,12}")
+            .prop_map(|text| text.map(|t| format!(" ({t})")).unwrap_or_default())
+    }
+
+    /// One mailbox as a person or a mail client writes it, and the recipient it means.
+    fn mailbox() -> impl Strategy<Value = (String, Recipient)> {
+        (address(), display_name(), comment()).prop_map(|(email, name, comment)| {
+            let recipient = Recipient { email, name };
+            // A comment after a bare address; name-addr forms are written as rendered.
+            let text = match recipient.name {
+                None => format!("{}{comment}", recipient),
+                Some(_) => recipient.to_string(),
+            };
+            (text, recipient)
+        })
+    }
+
+    /// A group's display name: a phrase of atoms, or a quoted string with commas and colons.
+    fn group_name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-zA-Z][a-zA-Z0-9]{0,8}( [a-zA-Z0-9]{1,8}){0,2}",
+            "[a-zA-Z ,:;@]{1,12}".prop_map(|name| format!("\"{name}\"")),
+        ]
+    }
+
+    /// An RFC 5322 §3.4 address: a mailbox, or a group of zero or more mailboxes.
+    fn list_entry() -> impl Strategy<Value = (String, Vec<Recipient>)> {
+        prop_oneof![
+            mailbox().prop_map(|(text, recipient)| (text, vec![recipient])),
+            (
+                group_name(),
+                prop::collection::vec(mailbox(), 0..4),
+                comment()
+            )
+                .prop_map(|(name, members, comment)| {
+                    let (texts, recipients): (Vec<String>, Vec<Recipient>) =
+                        members.into_iter().unzip();
+                    (format!("{name}:{}{comment};", texts.join(", ")), recipients)
+                }),
+        ]
+    }
+
     fn model_dedupe(recipients: Vec<Recipient>) -> Vec<Recipient> {
         let mut seen = HashSet::new();
         recipients
@@ -804,6 +934,20 @@ mod tests {
                 addresses.iter().map(|a| recipient(a, None)).collect(),
             );
             prop_assert_eq!(list.as_slice(), expected.as_slice());
+        }
+
+        #[test]
+        fn every_valid_address_list_parses(
+            entries in prop::collection::vec(list_entry(), 1..6),
+            separator in prop_oneof![Just(", "), Just(","), Just(",\r\n "), Just(" , ")],
+        ) {
+            let (texts, members): (Vec<String>, Vec<Vec<Recipient>>) = entries.into_iter().unzip();
+            let raw = texts.join(separator);
+            let list = RecipientList::parse(&raw);
+            prop_assert!(list.is_ok(), "{:?}: {:?}", raw, list);
+            let expected = model_dedupe(members.into_iter().flatten().collect());
+            let list = list.unwrap();
+            prop_assert_eq!(list.as_slice(), expected.as_slice(), "raw: {:?}", raw);
         }
 
         #[test]
