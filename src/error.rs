@@ -22,7 +22,7 @@ use crate::storage::{StorageError, StorageFailure};
 const RETRY_AFTER_SECS: u32 = 1;
 
 /// The wire-level error codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// No, malformed or unknown bearer token.
@@ -92,13 +92,16 @@ pub struct ApiError {
     cause: Option<anyhow::Error>,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// Every error answer: `{"error": {"code", "message"}}`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct ErrorBody<'a> {
     error: ErrorDetail<'a>,
 }
 
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
+/// What went wrong: a stable code to branch on and a message for a human.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorDetail<'a> {
     code: ErrorCode,
     message: &'a str,
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
+use actix_web::http::Method;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, Resource, web};
 use anyhow::Context;
@@ -17,7 +18,8 @@ use crate::auth::Authenticator;
 use crate::configuration::Settings;
 use crate::http::body::BodyLimit;
 use crate::http::middleware::{self, RouteLabel};
-use crate::http::{self, cors, health, metrics, mint, read, update};
+use crate::http::routes::endpoints;
+use crate::http::{self, cors};
 use crate::lifecycle::{Lifecycle, Phase};
 use crate::serializer::Registry;
 use crate::stats::Stats;
@@ -73,7 +75,7 @@ impl Application {
         let cors_settings = settings.cors.clone();
 
         let mut server = HttpServer::new(move || {
-            App::new()
+            let app = App::new()
                 .wrap(from_fn(middleware::api_gate))
                 // Outside the gate, so a starting instance's 503 is readable cross-origin too.
                 .wrap(cors::cors(&cors_settings))
@@ -84,21 +86,9 @@ impl Application {
                 .app_data(registry_data.clone())
                 .app_data(limit.clone())
                 .app_data(metrics.clone())
-                .app_data(lifecycle_data.clone())
-                .service(resource("/healthz").route(web::get().to(health::healthz)))
-                .service(resource("/readyz").route(web::get().to(health::readyz)))
-                .service(resource("/metrics").route(web::get().to(metrics::metrics)))
-                .service(resource("/api/email/sessions").route(web::post().to(mint::mint_session)))
-                .service(
-                    resource("/api/email/sessions/{session_id}")
-                        .route(web::get().to(read::read_session)),
-                )
-                .service(resource("/api/email/update/").to(http::empty_session_id))
-                .service(resource("/api/email/sessions/").to(http::empty_session_id))
-                .service(
-                    resource("/api/email/update/{session_id}")
-                        .route(web::put().to(update::update_session)),
-                )
+                .app_data(lifecycle_data.clone());
+            resources()
+                .fold(app, |app, resource| app.service(resource))
                 .default_service(web::to(http::not_found))
         })
         .disable_signals()
@@ -169,6 +159,30 @@ impl Application {
         tracing::info!("drained");
         Ok(())
     }
+}
+
+/// One resource per path of the route table, with that path's methods; every GET also answers
+/// HEAD (the same handler; actix sends the headers without the body).
+fn resources() -> impl Iterator<Item = Resource> {
+    let mut by_path: Vec<(&'static str, Resource)> = Vec::new();
+    for endpoint in endpoints() {
+        let mut routes = vec![(endpoint.route)().method(endpoint.method.clone())];
+        if endpoint.method == Method::GET {
+            routes.push((endpoint.route)().method(Method::HEAD));
+        }
+        let index = match by_path.iter().position(|(path, _)| *path == endpoint.path) {
+            Some(index) => index,
+            None => {
+                by_path.push((endpoint.path, resource(endpoint.path)));
+                by_path.len() - 1
+            }
+        };
+        for route in routes {
+            let (_, resource) = &mut by_path[index];
+            *resource = std::mem::replace(resource, web::resource("")).route(route);
+        }
+    }
+    by_path.into_iter().map(|(_, resource)| resource)
 }
 
 /// A resource that names its route for metrics and logs, and answers a

@@ -29,24 +29,35 @@ pub async fn read_limited(payload: web::Payload, limit: BodyLimit) -> Result<Byt
     }
 }
 
-#[derive(Deserialize)]
-struct FormUpdate {
+/// The plugin's form body: `to=a@x.com,b@y.com&subject=Hello`.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct FormUpdate {
+    /// The recipients as an RFC 5322 address list; absent or blank leaves them as stored.
     to: Option<String>,
+    /// Alias of `to`, used when `to` is absent or blank.
     cm_to: Option<String>,
+    /// The subject; absent leaves it as stored, empty sets it to "".
     subject: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// Recipients as one address list, or as a list of entries (each itself an address list).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
-enum JsonRecipients {
+pub(crate) enum JsonRecipients {
+    /// `"a@x.com, \"Smith, Jane\" <jane@y.com>"`
     Joined(String),
+    /// `["a@x.com", "\"Smith, Jane\" <jane@y.com>"]`
     Each(Vec<String>),
 }
 
-#[derive(Deserialize)]
-struct JsonUpdate {
+/// The JSON body: the same fields as the form.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct JsonUpdate {
+    /// The recipients; absent, null or blank leaves them as stored.
     to: Option<JsonRecipients>,
+    /// Alias of `to`, used when `to` is absent or blank.
     cm_to: Option<JsonRecipients>,
+    /// The subject; absent or null leaves it as stored.
     subject: Option<String>,
 }
 

@@ -11,6 +11,13 @@ use crate::serializer::Registry;
 use crate::storage::Store;
 
 /// Renders every metric of this process.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition format",
+        body = String, content_type = "text/plain")),
+)]
 pub async fn metrics(
     handle: web::Data<PrometheusHandle>,
     registry: web::Data<Registry>,

@@ -8,7 +8,9 @@ pub(crate) mod health;
 pub(crate) mod metrics;
 pub(crate) mod middleware;
 pub(crate) mod mint;
+mod openapi;
 pub(crate) mod read;
+pub(crate) mod routes;
 mod session_json;
 pub(crate) mod update;
 
@@ -21,22 +23,17 @@ use crate::domain::identity::SessionKey;
 use crate::error::{ApiError, ErrorCode};
 
 /// The JSON 404 for paths no route serves. Under `/api/` the caller must
-/// still authenticate first (401), as on every API path.
+/// still authenticate first (401), as on every API path; and a session path
+/// with nothing after the slash (`/api/email/update/`) is an empty session ID,
+/// a bad ID rather than a missing route (400).
 pub async fn not_found(request: HttpRequest) -> Result<HttpResponse, ApiError> {
     if request.path().starts_with("/api/") {
-        AuthenticatedUser::extract(&request).await?;
+        let user = AuthenticatedUser::extract(&request).await?;
+        if ["/api/email/update/", "/api/email/sessions/"].contains(&request.path()) {
+            session_key(user, "")?;
+        }
     }
     Err(ApiError::new(ErrorCode::NotFound, "no such endpoint"))
-}
-
-/// `/api/email/update/` and `/api/email/sessions/` with nothing after the
-/// slash: an empty session ID, which is a bad ID rather than a missing route.
-pub async fn empty_session_id(user: AuthenticatedUser) -> Result<HttpResponse, ApiError> {
-    session_key(user, "")?;
-    Err(ApiError::new(
-        ErrorCode::InvalidSessionId,
-        "session ID is empty",
-    ))
 }
 
 /// The JSON 405 for a known path with the wrong method.

@@ -5,14 +5,36 @@ use actix_web::http::header::ETAG;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::auth::AuthenticatedUser;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::http::conditional::if_none_match;
-use crate::http::session_json::{entity_tag, session_response};
+use crate::http::session_json::{SessionJson, entity_tag, session_response};
 use crate::http::session_key;
 use crate::storage::Store;
 
 /// The caller's session, or 404 (also when another user owns a session by that ID: no
 /// existence leak); 304 with the ETag alone when `If-None-Match` names the stored version.
+#[utoipa::path(
+    get,
+    path = "/api/email/sessions/{session_id}",
+    tag = "sessions",
+    params(
+        ("session_id" = String, Path, pattern = r"^[A-Za-z0-9_-]{1,64}$"),
+        ("If-None-Match" = Option<String>, Header,
+            description = r#"`"3"`, `W/"3"`, a list, or `*`: 304 when the stored version is among them"#),
+    ),
+    responses(
+        (status = 200, description = "The session", body = SessionJson,
+            headers(("ETag" = String, description = r#"`"<version>"`"#), ("X-Request-Id" = String))),
+        (status = 304, description = "Not modified: If-None-Match names the stored version",
+            headers(("ETag" = String))),
+        (status = 400, description = "`invalid_session_id` or `invalid_precondition`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 404, description = "`session_not_found`: absent, or owned by another user", body = ErrorBody),
+        (status = 503, description = "`database_unavailable` or `starting`", body = ErrorBody,
+            headers(("Retry-After" = u32))),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn read_session(
     user: AuthenticatedUser,
     path: web::Path<String>,

@@ -9,16 +9,37 @@ use time::OffsetDateTime;
 use crate::domain::RecipientList;
 use crate::storage::SessionState;
 
-#[derive(Serialize)]
-struct SessionJson<'a> {
+/// A session as stored, as of one commit. Its `ETag` is `"<version>"`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Session)]
+pub(crate) struct SessionJson<'a> {
+    /// The owner's name for the session: 1 to 64 of `[A-Za-z0-9_-]`.
     session_id: &'a str,
+    /// `null` until a request sets it.
     subject: Option<&'a str>,
+    /// In the order sent, without duplicates (compared case-insensitively).
+    #[schema(value_type = Vec<RecipientJson>)]
     recipients: &'a RecipientList,
+    /// Grows by exactly one per applied change of content; 0 for a freshly minted session.
+    #[schema(minimum = 0)]
     version: i64,
+    /// RFC 3339.
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
+    /// RFC 3339; when the content last changed.
     #[serde(with = "time::serde::rfc3339")]
     updated_at: OffsetDateTime,
+}
+
+/// One recipient (the schema of `RecipientList`'s items, for the contract only).
+#[derive(utoipa::ToSchema)]
+#[schema(as = Recipient)]
+#[allow(dead_code)]
+pub(crate) struct RecipientJson {
+    /// The address as given (case kept).
+    email: String,
+    /// The display name, or `null`.
+    name: Option<String>,
 }
 
 /// The session's strong entity tag: its version.

@@ -7,15 +7,50 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::auth::AuthenticatedUser;
 use crate::error::ApiError;
-use crate::http::body::{BodyLimit, parse_update, read_limited};
+use crate::error::ErrorBody;
+use crate::http::body::{BodyLimit, FormUpdate, JsonUpdate, parse_update, read_limited};
 use crate::http::conditional::precondition;
-use crate::http::session_json::session_response;
+use crate::http::session_json::{SessionJson, session_response};
 use crate::http::session_key;
 use crate::serializer::Registry;
 
 /// Sets the session's recipients and/or subject; 201 when this created the
 /// session, else 200, with the session as of the commit that included it;
 /// 412 when an `If-Match` or `If-None-Match` precondition does not hold.
+#[utoipa::path(
+    put,
+    path = "/api/email/update/{session_id}",
+    tag = "sessions",
+    params(
+        ("session_id" = String, Path, pattern = r"^[A-Za-z0-9_-]{1,64}$",
+            description = "The session ID the plugin minted or chose"),
+        ("If-Match" = Option<String>, Header,
+            description = r#"Apply only at one of these versions: `"3"`, `"3", "4"` or `*`; never creates"#),
+        ("If-None-Match" = Option<String>, Header,
+            description = "`*`: apply only if the session does not exist yet (create only)"),
+    ),
+    request_body(
+        description = "Recipients and/or subject; absent fields leave the stored value alone",
+        content(
+            (FormUpdate = "application/x-www-form-urlencoded"),
+            (JsonUpdate = "application/json"),
+        ),
+    ),
+    responses(
+        (status = 200, description = "Updated (or unchanged: a duplicate); the session as of the commit that included this request",
+            body = SessionJson, headers(("ETag" = String, description = r#"`"<version>"`"#), ("X-Request-Id" = String))),
+        (status = 201, description = "This request's commit created the session",
+            body = SessionJson, headers(("ETag" = String, description = r#"`"<version>"`"#), ("X-Request-Id" = String))),
+        (status = 400, description = "`invalid_session_id`, `invalid_recipients`, `invalid_subject`, `invalid_body` or `invalid_precondition`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no, malformed or unknown bearer token", body = ErrorBody),
+        (status = 412, description = "`precondition_failed`: If-Match or If-None-Match did not hold; nothing changed", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: neither a form nor JSON", body = ErrorBody),
+        (status = 503, description = "`overloaded`, `database_unavailable` or `starting`",
+            body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait"))),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn update_session(
     user: AuthenticatedUser,
     path: web::Path<String>,

@@ -9,6 +9,7 @@ mod bounds;
 mod burst_tool;
 mod conditional;
 mod consistent_reads;
+mod contract;
 mod cors;
 mod crash;
 mod database_outage;
