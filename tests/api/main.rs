@@ -6,6 +6,7 @@
 mod auth;
 mod bad_input;
 mod bounds;
+mod browser;
 mod burst_tool;
 mod conditional;
 mod consistent_reads;
