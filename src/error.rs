@@ -35,8 +35,10 @@ pub enum ErrorCode {
     InvalidSubject,
     /// The body could not be parsed.
     InvalidBody,
-    /// The body is neither a form nor JSON.
+    /// The body is neither a form nor JSON, or not UTF-8.
     UnsupportedMediaType,
+    /// The body is compressed (or otherwise encoded); send it as is.
+    UnsupportedEncoding,
     /// The body is larger than the configured limit.
     PayloadTooLarge,
     /// No such session for this user.
@@ -70,7 +72,9 @@ impl ErrorCode {
             | ErrorCode::InvalidSubject
             | ErrorCode::InvalidBody
             | ErrorCode::InvalidPrecondition => StatusCode::BAD_REQUEST,
-            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::UnsupportedMediaType | ErrorCode::UnsupportedEncoding => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::SessionNotFound | ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

@@ -9,13 +9,14 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::http::Method;
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, Resource, web};
+use actix_web::{App, HttpServer, Resource, Route, web};
 use anyhow::Context;
 use socket2::SockRef;
 use tracing_actix_web::TracingLogger;
 
 use crate::auth::Authenticator;
 use crate::configuration::Settings;
+use crate::http::AllowedMethods;
 use crate::http::body::BodyLimit;
 use crate::http::middleware::{self, RouteLabel};
 use crate::http::routes::endpoints;
@@ -164,32 +165,43 @@ impl Application {
 /// One resource per path of the route table, with that path's methods; every GET also answers
 /// HEAD (the same handler; actix sends the headers without the body).
 fn resources() -> impl Iterator<Item = Resource> {
-    let mut by_path: Vec<(&'static str, Resource)> = Vec::new();
+    let mut by_path: Vec<(&'static str, Vec<Method>, Vec<Route>)> = Vec::new();
     for endpoint in endpoints() {
-        let mut routes = vec![(endpoint.route)().method(endpoint.method.clone())];
-        if endpoint.method == Method::GET {
-            routes.push((endpoint.route)().method(Method::HEAD));
-        }
-        let index = match by_path.iter().position(|(path, _)| *path == endpoint.path) {
+        let index = match by_path.iter().position(|(path, ..)| *path == endpoint.path) {
             Some(index) => index,
             None => {
-                by_path.push((endpoint.path, resource(endpoint.path)));
+                by_path.push((endpoint.path, Vec::new(), Vec::new()));
                 by_path.len() - 1
             }
         };
-        for route in routes {
-            let (_, resource) = &mut by_path[index];
-            *resource = std::mem::replace(resource, web::resource("")).route(route);
+        let (_, methods, routes) = &mut by_path[index];
+        let mut add = |method: Method| {
+            routes.push((endpoint.route)().method(method.clone()));
+            methods.push(method);
+        };
+        add(endpoint.method.clone());
+        if endpoint.method == Method::GET {
+            add(Method::HEAD);
         }
     }
-    by_path.into_iter().map(|(_, resource)| resource)
+    by_path.into_iter().map(|(path, methods, routes)| {
+        routes
+            .into_iter()
+            .fold(resource(path, &methods), Resource::route)
+    })
 }
 
 /// A resource that names its route for metrics and logs, and answers a
-/// wrong method with the JSON 405.
-fn resource(path: &'static str) -> Resource {
+/// wrong method with the JSON 405 and `Allow: <methods>`.
+fn resource(path: &'static str, methods: &[Method]) -> Resource {
+    let allowed = methods
+        .iter()
+        .map(Method::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
     web::resource(path)
         .app_data(RouteLabel(path))
+        .app_data(AllowedMethods(allowed))
         .default_service(web::to(http::method_not_allowed))
 }
 

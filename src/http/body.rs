@@ -1,9 +1,10 @@
 //! The update body: a form (what the plugin sends) or JSON, read with a size
 //! limit and parsed into a [`Change`] at the edge.
 
-use actix_web::HttpRequest;
-use actix_web::http::header::CONTENT_TYPE;
+use actix_web::http::header::CONTENT_ENCODING;
 use actix_web::web::{self, Bytes};
+use actix_web::{HttpMessage, HttpRequest, mime};
+use percent_encoding::percent_decode;
 use serde::Deserialize;
 
 use crate::domain::content::Change;
@@ -61,22 +62,70 @@ pub(crate) struct JsonUpdate {
     subject: Option<String>,
 }
 
-/// Parses an update body by its content type. A missing content type is
-/// read as a form, which is what `curl -d` and the plugin send.
-pub fn parse_update(request: &HttpRequest, body: &[u8]) -> Result<Change, ApiError> {
-    let content_type = request
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("application/x-www-form-urlencoded");
-    let mime = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    match mime.as_str() {
-        "application/x-www-form-urlencoded" | "" => {
+/// How an update body is written, read from the headers before the body itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// `application/x-www-form-urlencoded` (also when no Content-Type is given, which is what
+    /// `curl -d` and the plugin send).
+    Form,
+    /// `application/json`.
+    Json,
+}
+
+/// The body's kind, or 415 for what this service cannot read as the client meant it: a
+/// `Content-Encoding` other than `identity` (bodies are not decompressed, and reading gzip as a
+/// form would store an empty session), a charset other than UTF-8, or a media type other than
+/// a form or JSON. Checked before the body is read.
+pub fn body_kind(request: &HttpRequest) -> Result<BodyKind, ApiError> {
+    for encoding in request.headers().get_all(CONTENT_ENCODING) {
+        let encoding = encoding.to_str().unwrap_or("?").trim();
+        if !encoding.eq_ignore_ascii_case("identity") {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedEncoding,
+                format!(
+                    "Content-Encoding {encoding:?} is not supported; send the body uncompressed"
+                ),
+            ));
+        }
+    }
+    let mime = request.mime_type().map_err(|_| {
+        ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "the Content-Type header cannot be read",
+        )
+    })?;
+    let Some(mime) = mime else {
+        return Ok(BodyKind::Form);
+    };
+    if let Some(charset) = mime.get_param(mime::CHARSET)
+        && !charset.as_str().eq_ignore_ascii_case("utf-8")
+    {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!(
+                "charset {:?} is not supported; send UTF-8",
+                charset.as_str()
+            ),
+        ));
+    }
+    match mime.essence_str() {
+        "application/x-www-form-urlencoded" => Ok(BodyKind::Form),
+        "application/json" => Ok(BodyKind::Json),
+        other => Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!(
+                "content type {other:?} is not supported; send application/x-www-form-urlencoded or application/json"
+            ),
+        )),
+    }
+}
+
+/// Parses an update body of the given kind. Text must be valid UTF-8 throughout, percent-encoded
+/// form values included: nothing is silently replaced with U+FFFD and stored.
+pub fn parse_update(kind: BodyKind, body: &[u8]) -> Result<Change, ApiError> {
+    match kind {
+        BodyKind::Form => {
+            check_form_is_utf8(body)?;
             let form: FormUpdate = serde_urlencoded::from_bytes(body).map_err(|error| {
                 ApiError::new(
                     ErrorCode::InvalidBody,
@@ -91,7 +140,8 @@ pub fn parse_update(request: &HttpRequest, body: &[u8]) -> Result<Change, ApiErr
                 form.subject,
             )
         }
-        "application/json" => {
+        BodyKind::Json => {
+            // serde_json refuses invalid UTF-8 itself.
             let json: JsonUpdate = serde_json::from_slice(body).map_err(|error| {
                 ApiError::new(
                     ErrorCode::InvalidBody,
@@ -102,13 +152,21 @@ pub fn parse_update(request: &HttpRequest, body: &[u8]) -> Result<Change, ApiErr
             })?;
             change_from(first_given(json.to, json.cm_to), json.subject)
         }
-        other => Err(ApiError::new(
-            ErrorCode::UnsupportedMediaType,
-            format!(
-                "content type {other:?} is not supported; send application/x-www-form-urlencoded or application/json"
-            ),
-        )),
     }
+}
+
+/// serde_urlencoded decodes lossily; every name and value must decode to UTF-8 as sent.
+fn check_form_is_utf8(body: &[u8]) -> Result<(), ApiError> {
+    let invalid = body
+        .split(|byte| matches!(byte, b'&' | b'='))
+        .any(|piece| percent_decode(piece).decode_utf8().is_err());
+    if invalid {
+        return Err(ApiError::new(
+            ErrorCode::InvalidBody,
+            "invalid form body: a name or value is not UTF-8 (after percent-decoding)",
+        ));
+    }
+    Ok(())
 }
 
 impl JsonRecipients {

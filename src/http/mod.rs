@@ -14,7 +14,8 @@ pub(crate) mod routes;
 mod session_json;
 pub(crate) mod update;
 
-use actix_web::{FromRequest, HttpRequest, HttpResponse};
+use actix_web::http::header::{ALLOW, HeaderValue};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
 
 use crate::auth::AuthenticatedUser;
 use crate::domain::SessionId;
@@ -36,12 +37,23 @@ pub async fn not_found(request: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::new(ErrorCode::NotFound, "no such endpoint"))
 }
 
-/// The JSON 405 for a known path with the wrong method.
-pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(
+/// The methods a resource answers, as its 405 lists them in `Allow`.
+pub(crate) struct AllowedMethods(pub(crate) String);
+
+/// The JSON 405 for a known path with the wrong method, with `Allow`.
+pub async fn method_not_allowed(request: HttpRequest) -> HttpResponse {
+    let allowed = request
+        .app_data::<AllowedMethods>()
+        .map_or("", |allowed| allowed.0.as_str());
+    let mut response = ApiError::new(
         ErrorCode::MethodNotAllowed,
-        "this endpoint does not accept that method",
-    ))
+        format!("this endpoint does not accept that method; it accepts {allowed}"),
+    )
+    .error_response();
+    if let Ok(value) = HeaderValue::from_str(allowed) {
+        response.headers_mut().insert(ALLOW, value);
+    }
+    response
 }
 
 /// The (user, session ID) a request addresses, or 400. Records both on the request's span.

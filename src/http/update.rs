@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::auth::AuthenticatedUser;
 use crate::error::ApiError;
 use crate::error::ErrorBody;
-use crate::http::body::{BodyLimit, FormUpdate, JsonUpdate, parse_update, read_limited};
+use crate::http::body::{BodyLimit, FormUpdate, JsonUpdate, body_kind, parse_update, read_limited};
 use crate::http::conditional::precondition;
 use crate::http::session_json::{SessionJson, session_response};
 use crate::http::session_key;
@@ -45,7 +45,7 @@ use crate::serializer::Registry;
         (status = 401, description = "`unauthorized`: no, malformed or unknown bearer token", body = ErrorBody),
         (status = 412, description = "`precondition_failed`: If-Match or If-None-Match did not hold; nothing changed", body = ErrorBody),
         (status = 413, description = "`payload_too_large`", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`: neither a form nor JSON", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type` (neither a form nor JSON, or a charset other than UTF-8) or `unsupported_encoding` (a Content-Encoding other than identity)", body = ErrorBody),
         (status = 503, description = "`overloaded`, `database_unavailable` or `starting`",
             body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait"))),
     ),
@@ -61,8 +61,9 @@ pub async fn update_session(
 ) -> Result<HttpResponse, ApiError> {
     let key = session_key(user, &path)?;
     let precondition = precondition(&request)?;
+    let kind = body_kind(&request)?;
     let body = read_limited(payload, **limit).await?;
-    let change = parse_update(&request, &body)?;
+    let change = parse_update(kind, &body)?;
     tracing::debug!(
         recipients = change.recipients.as_ref().map(|r| r.len()),
         subject = change.subject.is_some(),

@@ -33,7 +33,8 @@ async fn invalid_update_bodies_are_400_and_change_nothing() {
             None,
         ),
         ("subject=a%0Ab", "invalid_subject", None),
-        ("to=%FF%FE", "invalid_recipients", None),
+        // Not UTF-8 once decoded: refused as a body, never repaired into U+FFFD.
+        ("to=%FF%FE", "invalid_body", None),
     ];
     for (body, code, named) in cases {
         let (status, error) = status_and_json(app.put_form(&token, "s1", body).await).await;
@@ -125,5 +126,128 @@ async fn unknown_routes_are_404_and_wrong_methods_405_json() {
     assert_eq!(
         (status, error["error"]["code"].as_str()),
         (405, Some("method_not_allowed"))
+    );
+}
+
+#[actix_web::test]
+async fn a_405_says_what_is_allowed_and_get_routes_answer_head() {
+    // Arrange
+    let (app, _db, token) = spawn_app().await;
+    app.put_form(&token, "s1", "subject=Hi").await;
+    let call = |method: reqwest::Method, path: &str| {
+        app.http
+            .request(method, format!("{}{path}", app.address))
+            .bearer_auth(&token)
+            .send()
+    };
+
+    // Act
+    let wrong_on_update = call(reqwest::Method::GET, "/api/email/update/s1")
+        .await
+        .unwrap();
+    let wrong_on_read = call(reqwest::Method::DELETE, "/healthz").await.unwrap();
+    let head_read = call(reqwest::Method::HEAD, "/api/email/sessions/s1")
+        .await
+        .unwrap();
+    let head_health = call(reqwest::Method::HEAD, "/healthz").await.unwrap();
+
+    // Assert
+    assert_eq!(wrong_on_update.status().as_u16(), 405);
+    assert_eq!(wrong_on_update.headers()["allow"], "PUT");
+    assert_eq!(wrong_on_read.status().as_u16(), 405);
+    assert_eq!(wrong_on_read.headers()["allow"], "GET, HEAD");
+    assert_eq!(head_read.status().as_u16(), 200);
+    assert_eq!(head_read.headers()["etag"], "\"1\"");
+    assert!(head_read.bytes().await.unwrap().is_empty());
+    assert_eq!(head_health.status().as_u16(), 200);
+}
+
+#[actix_web::test]
+async fn bodies_are_decoded_or_refused_never_misread() {
+    // Arrange
+    let (app, db, token) = spawn_app().await;
+    app.put_form(&token, "s1", "to=kept@x.com&subject=Kept")
+        .await;
+    let before = db.stored(&token, "s1").await.unwrap();
+    let put = |content_type: &'static str, encoding: Option<&'static str>, body: Vec<u8>| {
+        let mut request = app
+            .http
+            .put(format!("{}/api/email/update/s1", app.address))
+            .bearer_auth(&token)
+            .header("Content-Type", content_type)
+            .body(body);
+        if let Some(encoding) = encoding {
+            request = request.header("Content-Encoding", encoding);
+        }
+        request.send()
+    };
+    let form = "application/x-www-form-urlencoded";
+    // The gzip magic number and a deflated payload: what a compressing client sends.
+    let gzipped = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03+\xc9\xb7M\xb4sH\xd3\x03\x00".to_vec();
+
+    for (content_type, encoding, body, status, code) in [
+        (form, Some("gzip"), gzipped, 415, "unsupported_encoding"),
+        (
+            form,
+            Some("br"),
+            b"to=b@x.com".to_vec(),
+            415,
+            "unsupported_encoding",
+        ),
+        (
+            "application/x-www-form-urlencoded; charset=iso-8859-1",
+            None,
+            b"subject=Caf\xe9".to_vec(),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "application/json; charset=utf-16",
+            None,
+            b"{}".to_vec(),
+            415,
+            "unsupported_media_type",
+        ),
+        (form, None, b"subject=Caf%E9".to_vec(), 400, "invalid_body"),
+        (
+            form,
+            None,
+            b"to=a%FF%FE@x.com".to_vec(),
+            400,
+            "invalid_body",
+        ),
+        (form, None, b"subject=Caf\xe9".to_vec(), 400, "invalid_body"),
+        (
+            "application/json",
+            None,
+            b"{\"subject\": \"Caf\xe9\"}".to_vec(),
+            400,
+            "invalid_body",
+        ),
+    ] {
+        // Act
+        let (got, error) = status_and_json(put(content_type, encoding, body).await.unwrap()).await;
+
+        // Assert
+        assert_eq!(
+            (got, error["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{content_type} {encoding:?}: {error}"
+        );
+    }
+    assert_eq!(db.stored(&token, "s1").await.unwrap(), before);
+
+    // UTF-8 is fine however it is spelled, and identity is no encoding at all.
+    let accepted = put(
+        "application/x-www-form-urlencoded; charset=\"UTF-8\"",
+        Some("identity"),
+        "subject=Caf%C3%A9".as_bytes().to_vec(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(accepted.status().as_u16(), 200);
+    assert_eq!(
+        db.stored(&token, "s1").await.unwrap().subject.as_deref(),
+        Some("Café")
     );
 }

@@ -12,7 +12,16 @@ async fn sigterm_during_a_burst_loses_no_acknowledged_write() {
     // Arrange
     let db = TestDb::create().await;
     let token = db.create_user("alice").await;
-    let mut service = start_process(&db, &[("APP_SERVER__SHUTDOWN_TIMEOUT_SECS", "10")]).await;
+    // A grace long enough for accepted connections to reach a worker even on a loaded
+    // machine: what is tested is that none is dropped, not how fast they get there.
+    let mut service = start_process(
+        &db,
+        &[
+            ("APP_SERVER__SHUTDOWN_TIMEOUT_SECS", "10"),
+            ("APP_SERVER__DRAIN_GRACE_MS", "1500"),
+        ],
+    )
+    .await;
     // A fresh connection per request: a reused keep-alive connection closed
     // by the server at shutdown is a client-side race, not what we test.
     let http = reqwest::Client::builder()
