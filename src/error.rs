@@ -16,7 +16,7 @@ use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
 use serde::Serialize;
 
 use crate::serializer::UpdateError;
-use crate::storage::{StorageError, StorageFailure};
+use crate::storage::{StorageError, StorageFailure, loggable};
 
 /// Seconds a client is asked to wait after a 503.
 const RETRY_AFTER_SECS: u32 = 1;
@@ -61,6 +61,16 @@ pub enum ErrorCode {
     Draining,
     /// A bug; see the logs.
     Internal,
+}
+
+impl fmt::Display for ErrorCode {
+    /// The wire spelling (`precondition_failed`), for logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::String(code)) => f.write_str(&code),
+            _ => write!(f, "{self:?}"),
+        }
+    }
 }
 
 impl ErrorCode {
@@ -130,6 +140,13 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The wire code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+}
+
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:?}: {}", self.code, self.message)
@@ -143,7 +160,7 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         if let Some(cause) = &self.cause {
-            tracing::error!(code = ?self.code, error = format!("{cause:#}"), "request failed");
+            tracing::error!(code = %self.code, error = loggable(cause), "request failed");
         }
         response_for(self.code).json(ErrorBody {
             error: ErrorDetail {

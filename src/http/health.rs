@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::error::{ErrorCode, ErrorDetail, response_for};
 use crate::lifecycle::{Lifecycle, Phase};
-use crate::storage::Store;
+use crate::storage::{Store, loggable};
 
 /// How long readiness waits for the database.
 const READINESS_TIMEOUT: Duration = Duration::from_secs(1);
@@ -57,7 +57,7 @@ pub async fn readyz(store: web::Data<Store>, lifecycle: web::Data<Lifecycle>) ->
         Ok(Ok(())) => HttpResponse::Ok().json(json!({"status": "ready"})),
         Ok(Err(error)) => {
             // The cause is for the operator's log, not for whoever polls us.
-            tracing::warn!(error = format!("{error:#}"), "readiness check failed");
+            tracing::warn!(error = loggable(&error), "readiness check failed");
             not_ready(
                 ErrorCode::DatabaseUnavailable,
                 "the database did not answer",

@@ -17,7 +17,7 @@ use std::sync::Arc;
 pub use registry::Registry;
 
 use crate::domain::identity::SessionKey;
-use crate::storage::{SessionState, StorageError, StorageFailure};
+use crate::storage::{SessionState, StorageError, StorageFailure, loggable};
 
 /// What an update request is answered with.
 #[derive(Debug, Clone)]
@@ -78,7 +78,7 @@ impl UpdateError {
             user_id = %key.user_id,
             session_id = %key.session_id,
             requests,
-            error = format!("{:#}", anyhow::Error::new(error)),
+            error = loggable(&anyhow::Error::new(error)),
             "{message}"
         );
         UpdateError::Storage(failure)

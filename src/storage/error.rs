@@ -41,3 +41,44 @@ impl StorageError {
         }
     }
 }
+
+/// An error as the log may show it: every cause in the chain, but a database error only by its
+/// SQLSTATE, severity and the objects it names. PostgreSQL's message and DETAIL quote the values
+/// involved (`Key (...)=(a@x.com) already exists`), and recipient addresses must never reach a
+/// log.
+pub fn loggable(error: &anyhow::Error) -> String {
+    let mut parts = Vec::new();
+    for cause in error.chain() {
+        if let Some(db) = cause
+            .downcast_ref::<tokio_postgres::Error>()
+            .and_then(tokio_postgres::Error::as_db_error)
+        {
+            let mut part = format!("database error {} ({})", db.code().code(), db.severity());
+            for (what, name) in [
+                ("table", db.table()),
+                ("column", db.column()),
+                ("constraint", db.constraint()),
+            ] {
+                if let Some(name) = name {
+                    part.push_str(&format!(", {what} {name}"));
+                }
+            }
+            parts.push(part);
+            // Its sources repeat the message.
+            break;
+        }
+        parts.push(cause.to_string());
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_errors_keep_their_chain() {
+        let error = anyhow::anyhow!("connection refused").context("applying the change");
+        assert_eq!(loggable(&error), "applying the change: connection refused");
+    }
+}

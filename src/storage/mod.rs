@@ -11,7 +11,7 @@ mod sessions;
 mod store;
 mod users;
 
-pub use error::{StorageError, StorageFailure};
+pub use error::{StorageError, StorageFailure, loggable};
 pub use pool::{PoolSettings, connect_pool};
 pub use retry::{RetryObserver, RetryPolicy, TransientCause};
 pub use sessions::{ChangeResult, SessionState, WriteOutcome};

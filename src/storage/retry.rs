@@ -74,7 +74,7 @@ where
         tracing::warn!(
             cause = cause.label(),
             retry,
-            error = format!("{error:#}"),
+            error = crate::storage::loggable(&error),
             "retrying"
         );
         tokio::time::sleep(policy.delay_before(retry)).await;

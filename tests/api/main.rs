@@ -20,6 +20,7 @@ mod duplicate_burst;
 mod health;
 mod helpers;
 mod isolation;
+mod logs;
 mod metrics;
 mod multi_instance;
 mod passivation;
