@@ -59,6 +59,8 @@ pub struct ServerSettings {
     pub workers: usize,
     /// Largest accepted request body in bytes.
     pub max_body_bytes: usize,
+    /// Longest time a request body may take to arrive (then 408).
+    pub body_read_timeout_ms: u64,
     /// How long a graceful stop waits for requests in flight.
     pub shutdown_timeout_secs: u64,
     /// How long, after the listener closes, accepted connections get to

@@ -10,8 +10,8 @@
 
 use std::fmt;
 
-use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{ConnectionType, StatusCode};
 use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
 use serde::Serialize;
 
@@ -41,6 +41,8 @@ pub enum ErrorCode {
     UnsupportedEncoding,
     /// The body is larger than the configured limit.
     PayloadTooLarge,
+    /// The body did not arrive in time.
+    RequestTimeout,
     /// No such session for this user.
     SessionNotFound,
     /// No such route.
@@ -86,6 +88,7 @@ impl ErrorCode {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::SessionNotFound | ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
@@ -162,12 +165,19 @@ impl ResponseError for ApiError {
         if let Some(cause) = &self.cause {
             tracing::error!(code = %self.code, error = loggable(cause), "request failed");
         }
-        response_for(self.code).json(ErrorBody {
+        let mut response = response_for(self.code).json(ErrorBody {
             error: ErrorDetail {
                 code: self.code,
                 message: &self.message,
             },
-        })
+        });
+        if self.code == ErrorCode::RequestTimeout {
+            // The rest of a late body may still come; it must not be read as a next request.
+            response
+                .head_mut()
+                .set_connection_type(ConnectionType::Close);
+        }
+        response
     }
 }
 

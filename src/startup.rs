@@ -17,7 +17,7 @@ use tracing_actix_web::TracingLogger;
 use crate::auth::Authenticator;
 use crate::configuration::Settings;
 use crate::http::AllowedMethods;
-use crate::http::body::BodyLimit;
+use crate::http::body::BodyLimits;
 use crate::http::middleware::{self, RouteLabel};
 use crate::http::routes::endpoints;
 use crate::http::{self, cors};
@@ -70,7 +70,10 @@ impl Application {
         let authenticator = web::Data::new(Authenticator::new(store.clone(), &settings.auth));
         let store = web::Data::new(store);
         let registry_data = web::Data::new(registry.clone());
-        let limit = web::Data::new(BodyLimit(settings.server.max_body_bytes));
+        let limit = web::Data::new(BodyLimits {
+            max_bytes: settings.server.max_body_bytes,
+            read_timeout: Duration::from_millis(settings.server.body_read_timeout_ms),
+        });
         let metrics = web::Data::new(telemetry::metrics_handle());
         let lifecycle_data = web::Data::new(lifecycle.clone());
         let cors_settings = settings.cors.clone();

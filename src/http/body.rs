@@ -1,6 +1,8 @@
 //! The update body: a form (what the plugin sends) or JSON, read with a size
 //! limit and parsed into a [`Change`] at the edge.
 
+use std::time::Duration;
+
 use actix_web::http::header::CONTENT_ENCODING;
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpMessage, HttpRequest, mime};
@@ -11,21 +13,39 @@ use crate::domain::content::Change;
 use crate::domain::{InvalidRecipients, RecipientList, Subject};
 use crate::error::{ApiError, ErrorCode};
 
-/// The largest body accepted, from configuration.
+/// How much body a request may send, and how slowly: from configuration.
 #[derive(Debug, Clone, Copy)]
-pub struct BodyLimit(pub usize);
+pub struct BodyLimits {
+    /// Largest accepted body, in bytes.
+    pub max_bytes: usize,
+    /// Longest time the whole body may take to arrive.
+    pub read_timeout: Duration,
+}
 
-/// Reads the whole body, or 413 once it exceeds `limit`.
-pub async fn read_limited(payload: web::Payload, limit: BodyLimit) -> Result<Bytes, ApiError> {
-    match payload.to_bytes_limited(limit.0).await {
-        Ok(Ok(body)) => Ok(body),
-        Ok(Err(error)) => Err(ApiError::new(
+/// Reads the whole body: 413 once it exceeds the size limit, 408 (and the connection closed)
+/// when it has not fully arrived within the read timeout, so a client trickling bytes can hold
+/// neither a worker nor a drain for longer than that.
+pub async fn read_limited(payload: web::Payload, limits: BodyLimits) -> Result<Bytes, ApiError> {
+    let read = tokio::time::timeout(
+        limits.read_timeout,
+        payload.to_bytes_limited(limits.max_bytes),
+    );
+    match read.await {
+        Ok(Ok(Ok(body))) => Ok(body),
+        Ok(Ok(Err(error))) => Err(ApiError::new(
             ErrorCode::InvalidBody,
             format!("could not read the body: {error}"),
         )),
-        Err(_) => Err(ApiError::new(
+        Ok(Err(_)) => Err(ApiError::new(
             ErrorCode::PayloadTooLarge,
-            format!("request body is larger than {} bytes", limit.0),
+            format!("request body is larger than {} bytes", limits.max_bytes),
+        )),
+        Err(_) => Err(ApiError::new(
+            ErrorCode::RequestTimeout,
+            format!(
+                "the body did not arrive within {} ms",
+                limits.read_timeout.as_millis()
+            ),
         )),
     }
 }

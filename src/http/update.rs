@@ -8,7 +8,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::auth::AuthenticatedUser;
 use crate::error::ApiError;
 use crate::error::ErrorBody;
-use crate::http::body::{BodyLimit, FormUpdate, JsonUpdate, body_kind, parse_update, read_limited};
+use crate::http::body::{
+    BodyLimits, FormUpdate, JsonUpdate, body_kind, parse_update, read_limited,
+};
 use crate::http::conditional::precondition;
 use crate::http::session_json::{SessionJson, session_response};
 use crate::http::session_key;
@@ -44,6 +46,7 @@ use crate::serializer::Registry;
         (status = 400, description = "`invalid_session_id`, `invalid_recipients`, `invalid_subject`, `invalid_body` or `invalid_precondition`", body = ErrorBody),
         (status = 401, description = "`unauthorized`: no, malformed or unknown bearer token", body = ErrorBody),
         (status = 412, description = "`precondition_failed`: If-Match or If-None-Match did not hold; nothing changed", body = ErrorBody),
+        (status = 408, description = "`request_timeout`: the body did not arrive within `server.body_read_timeout_ms`; the connection is closed", body = ErrorBody),
         (status = 413, description = "`payload_too_large`", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type` (neither a form nor JSON, or a charset other than UTF-8) or `unsupported_encoding` (a Content-Encoding other than identity)", body = ErrorBody),
         (status = 503, description = "`overloaded`, `database_unavailable` or `starting`",
@@ -57,19 +60,22 @@ pub async fn update_session(
     request: HttpRequest,
     payload: web::Payload,
     registry: web::Data<Registry>,
-    limit: web::Data<BodyLimit>,
+    limits: web::Data<BodyLimits>,
 ) -> Result<HttpResponse, ApiError> {
     let key = session_key(user, &path)?;
     let precondition = precondition(&request)?;
     let kind = body_kind(&request)?;
-    let body = read_limited(payload, **limit).await?;
+    let admission = registry.admit()?;
+    let body = read_limited(payload, **limits).await?;
     let change = parse_update(kind, &body)?;
     tracing::debug!(
         recipients = change.recipients.as_ref().map(|r| r.len()),
         subject = change.subject.is_some(),
         "update"
     );
-    let outcome = registry.update(key, change, precondition).await?;
+    let outcome = registry
+        .update(admission, key, change, precondition)
+        .await?;
     let status = if outcome.created {
         StatusCode::CREATED
     } else {

@@ -115,19 +115,27 @@ impl Registry {
         finished
     }
 
+    /// Takes one of the `max_in_flight_updates` places for an update request, from before its
+    /// body is read (a body that trickles in holds its place) until it is answered.
+    pub fn admit(&self) -> Result<Admission, UpdateError> {
+        let previous = self.inner.in_flight.fetch_add(1, Ordering::AcqRel);
+        let admission = Admission(self.inner.clone());
+        if previous < self.inner.settings.max_in_flight_updates {
+            Ok(admission)
+        } else {
+            Err(self.reject(Bound::InFlightUpdates))
+        }
+    }
+
     /// Applies `change` to the session `key` if `precondition` holds, and
     /// answers with the state as of the commit that included it.
     pub async fn update(
         &self,
+        _admission: Admission,
         key: SessionKey,
         change: Change,
         precondition: Precondition,
     ) -> Result<UpdateOutcome, UpdateError> {
-        let _in_flight = Counted::enter(
-            &self.inner.in_flight,
-            self.inner.settings.max_in_flight_updates,
-        )
-        .ok_or_else(|| self.reject(Bound::InFlightUpdates))?;
         self.inner.stats.record_received();
         match self.inner.settings.write_path {
             WritePath::Actor => self.update_through_actor(key, change, precondition).await,
@@ -266,6 +274,15 @@ impl RegistryLink {
                 .actors
                 .get(key)
                 .is_none_or(|handle| handle.actor_id != actor_id)
+    }
+}
+
+/// An update request's place among those in flight, released when dropped.
+pub struct Admission(Arc<RegistryInner>);
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

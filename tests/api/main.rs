@@ -27,4 +27,5 @@ mod passivation;
 mod production;
 mod race;
 mod sessions;
+mod timeouts;
 mod update;
