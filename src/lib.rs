@@ -25,6 +25,15 @@ mod storage;
 mod telemetry;
 
 pub use cli::{create_user, main};
+
+/// Entry points for the cargo-fuzz targets in `fuzz/` (built with `--cfg fuzzing` only).
+#[cfg(fuzzing)]
+pub mod fuzzing {
+    /// Parses a `to` value as the update handler does.
+    pub fn parse_recipients(raw: &str) {
+        let _ = crate::domain::RecipientList::parse(raw);
+    }
+}
 pub use configuration::{Settings, WritePath};
 pub use lifecycle::{Lifecycle, Phase};
 pub use startup::Application;
