@@ -42,8 +42,15 @@ fn hash_secret(secret: &str) -> [u8; 32] {
 }
 
 /// Splits `<user id>.<secret>`.
+///
+/// The ID has one spelling only: decimal digits without a sign or leading zeros, so `+7`, `07`
+/// and `7` cannot be three cache keys (and three lookups) for one user.
 fn parse_token(token: &str) -> Option<(UserId, &str)> {
     let (id, secret) = token.split_once('.')?;
+    let canonical = !id.is_empty()
+        && id.bytes().all(|byte| byte.is_ascii_digit())
+        && (id == "0" || !id.starts_with('0'));
+    canonical.then_some(())?;
     Some((UserId(id.parse().ok()?), secret))
 }
 
@@ -154,10 +161,17 @@ impl FromRequest for AuthenticatedUser {
 }
 
 fn bearer_token(request: &HttpRequest) -> Result<String, ApiError> {
-    let value = request
-        .headers()
-        .get(header::AUTHORIZATION)
+    let mut values = request.headers().get_all(header::AUTHORIZATION);
+    let value = values
+        .next()
         .ok_or_else(|| unauthorized("missing Authorization header; send `Bearer <token>`"))?;
+    if values.next().is_some() {
+        // Which one a proxy or a cache would honour is anyone's guess: refuse both.
+        return Err(ApiError::new(
+            ErrorCode::InvalidAuthorization,
+            "more than one Authorization header; send exactly one",
+        ));
+    }
     let value = value
         .to_str()
         .map_err(|_| unauthorized("Authorization header is not valid text"))?;
@@ -182,6 +196,11 @@ mod tests {
         assert_eq!(parse_token("42.abc"), Some((UserId(42), "abc")));
         assert_eq!(parse_token("abc"), None);
         assert_eq!(parse_token("x.abc"), None);
+        for other_spelling in [
+            "+42.abc", "042.abc", "-42.abc", " 42.abc", ".abc", "4_2.abc",
+        ] {
+            assert_eq!(parse_token(other_spelling), None, "{other_spelling}");
+        }
         assert_ne!(hash_secret("a"), hash_secret("b"));
     }
 }

@@ -27,6 +27,8 @@ const RETRY_AFTER_SECS: u32 = 1;
 pub enum ErrorCode {
     /// No, malformed or unknown bearer token.
     Unauthorized,
+    /// More than one `Authorization` header.
+    InvalidAuthorization,
     /// The session ID in the path is not 1-64 chars of `[A-Za-z0-9_-]`.
     InvalidSessionId,
     /// A recipient address is invalid, or there are too many.
@@ -83,7 +85,8 @@ impl ErrorCode {
             | ErrorCode::InvalidRecipients
             | ErrorCode::InvalidSubject
             | ErrorCode::InvalidBody
-            | ErrorCode::InvalidPrecondition => StatusCode::BAD_REQUEST,
+            | ErrorCode::InvalidPrecondition
+            | ErrorCode::InvalidAuthorization => StatusCode::BAD_REQUEST,
             ErrorCode::UnsupportedMediaType | ErrorCode::UnsupportedEncoding => {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }

@@ -21,6 +21,7 @@ use crate::storage::Store;
                 ("Location" = String, description = "`/api/email/sessions/{session_id}`"),
                 ("X-Request-Id" = String),
             )),
+        (status = 400, description = "`invalid_authorization`: two Authorization headers", body = ErrorBody),
         (status = 401, description = "`unauthorized`", body = ErrorBody),
         (status = 503, description = "`database_unavailable` or `starting`", body = ErrorBody,
             headers(("Retry-After" = u32))),

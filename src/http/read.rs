@@ -27,7 +27,7 @@ use crate::storage::Store;
             headers(("ETag" = String, description = r#"`"<version>"`"#), ("X-Request-Id" = String))),
         (status = 304, description = "Not modified: If-None-Match names the stored version",
             headers(("ETag" = String))),
-        (status = 400, description = "`invalid_session_id` or `invalid_precondition`", body = ErrorBody),
+        (status = 400, description = "`invalid_session_id`, `invalid_precondition` or `invalid_authorization` (two Authorization headers)", body = ErrorBody),
         (status = 401, description = "`unauthorized`", body = ErrorBody),
         (status = 404, description = "`session_not_found`: absent, or owned by another user", body = ErrorBody),
         (status = 503, description = "`database_unavailable` or `starting`", body = ErrorBody,

@@ -43,7 +43,7 @@ use crate::serializer::Registry;
             body = SessionJson, headers(("ETag" = String, description = r#"`"<version>"`"#), ("X-Request-Id" = String))),
         (status = 201, description = "This request's commit created the session",
             body = SessionJson, headers(("ETag" = String, description = r#"`"<version>"`"#), ("X-Request-Id" = String))),
-        (status = 400, description = "`invalid_session_id`, `invalid_recipients`, `invalid_subject`, `invalid_body` or `invalid_precondition`", body = ErrorBody),
+        (status = 400, description = "`invalid_session_id`, `invalid_recipients`, `invalid_subject`, `invalid_body`, `invalid_precondition` or `invalid_authorization` (two Authorization headers)", body = ErrorBody),
         (status = 401, description = "`unauthorized`: no, malformed or unknown bearer token", body = ErrorBody),
         (status = 412, description = "`precondition_failed`: If-Match or If-None-Match did not hold; nothing changed", body = ErrorBody),
         (status = 408, description = "`request_timeout`: the body did not arrive within `server.body_read_timeout_ms`; the connection is closed", body = ErrorBody),

@@ -93,3 +93,32 @@ async fn user_create_prints_a_working_token_and_stores_only_its_hash() {
     let digest: [u8; 32] = sha2::Sha256::digest(secret.as_bytes()).into();
     assert_eq!(stored, digest);
 }
+
+#[actix_web::test]
+async fn two_authorization_headers_are_400_and_token_ids_have_one_spelling() {
+    // Arrange
+    let (app, _db, token) = spawn_app().await;
+    let (id, secret) = token.split_once('.').unwrap();
+
+    // Act
+    let doubled = app
+        .http
+        .post(format!("{}/api/email/sessions", app.address))
+        .header("Authorization", format!("Bearer {token}"))
+        .header("Authorization", "Bearer 1.other")
+        .send()
+        .await
+        .unwrap();
+    let (doubled_status, doubled_body) = status_and_json(doubled).await;
+    let mut respelled = Vec::new();
+    for other in [format!("+{id}"), format!("0{id}"), format!("00{id}")] {
+        let response = app.mint(&format!("{other}.{secret}")).await;
+        respelled.push(response.status().as_u16());
+    }
+
+    // Assert
+    assert_eq!(doubled_status, 400);
+    assert_eq!(doubled_body["error"]["code"], "invalid_authorization");
+    assert_eq!(respelled, [401, 401, 401]);
+    assert_eq!(app.mint(&token).await.status().as_u16(), 201);
+}
