@@ -4,6 +4,7 @@
 pub(crate) mod body;
 mod conditional;
 pub(crate) mod cors;
+pub(crate) mod delete;
 pub(crate) mod health;
 pub(crate) mod metrics;
 pub(crate) mod middleware;

@@ -14,7 +14,7 @@ use crate::error::{ErrorBody, ErrorCode, ErrorDetail};
 use crate::http::body::{FormUpdate, JsonRecipients, JsonUpdate};
 use crate::http::health::Probe;
 use crate::http::session_json::{RecipientJson, SessionJson};
-use crate::http::{health, metrics, mint, read, update};
+use crate::http::{delete, health, metrics, mint, read, update};
 
 /// Where the document is served; Swagger UI loads it from here.
 const DOCUMENT_PATH: &str = "/openapi.json";
@@ -32,6 +32,7 @@ const DOCUMENT_PATH: &str = "/openapi.json";
     paths(
         mint::mint_session,
         read::read_session,
+        delete::delete_session,
         update::update_session,
         health::healthz,
         health::readyz,

@@ -5,7 +5,7 @@
 use actix_web::http::Method;
 use actix_web::{Route, web};
 
-use crate::http::{health, metrics, mint, openapi, read, update};
+use crate::http::{delete, health, metrics, mint, openapi, read, update};
 
 /// One method on one path.
 pub(crate) struct Endpoint {
@@ -32,6 +32,9 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         }),
         endpoint("/api/email/sessions/{session_id}", Method::GET, || {
             web::route().to(read::read_session)
+        }),
+        endpoint("/api/email/sessions/{session_id}", Method::DELETE, || {
+            web::route().to(delete::delete_session)
         }),
         endpoint("/api/email/update/{session_id}", Method::PUT, || {
             web::route().to(update::update_session)

@@ -209,3 +209,16 @@ pub async fn create_empty(
     })
     .transpose()
 }
+
+/// Deletes a session of its owner, with its recipients (the foreign key cascades); `false` when
+/// the owner has none by that ID.
+pub async fn delete(client: &impl GenericClient, key: &SessionKey) -> anyhow::Result<bool> {
+    let statement = client
+        .prepare_cached("DELETE FROM email_sessions WHERE user_id = $1 AND session_id = $2")
+        .await?;
+    let deleted = client
+        .execute(&statement, &[&key.user_id.0, &key.session_id.as_str()])
+        .await
+        .context("deleting the session")?;
+    Ok(deleted > 0)
+}

@@ -59,6 +59,12 @@ impl Store {
             .await
     }
 
+    /// Deletes a session of its owner; `false` when there was none.
+    pub async fn delete(&self, key: &SessionKey) -> Result<bool, StorageError> {
+        self.retrying(async |client| sessions::delete(client, key).await)
+            .await
+    }
+
     /// Creates an empty session under a fresh random ID for `user_id`.
     pub async fn mint(&self, user_id: UserId) -> Result<SessionState, StorageError> {
         // A collision of 150 random bits will not happen, but if it did the right answer is

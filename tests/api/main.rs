@@ -14,6 +14,7 @@ mod contract;
 mod cors;
 mod crash;
 mod database_outage;
+mod delete;
 mod disconnect;
 mod drain;
 mod duplicate_burst;

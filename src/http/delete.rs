@@ -1,0 +1,41 @@
+//! `DELETE /api/email/sessions/{session_id}`: the owner removes a session and its recipients.
+
+use actix_web::{HttpResponse, web};
+
+use crate::auth::AuthenticatedUser;
+use crate::error::{ApiError, ErrorBody, ErrorCode};
+use crate::http::session_key;
+use crate::storage::Store;
+
+/// 204 once the session and its recipients are gone; 404 when the caller has no such session
+/// (another user's included). A later PUT creates it afresh at version 1.
+#[utoipa::path(
+    delete,
+    path = "/api/email/sessions/{session_id}",
+    tag = "sessions",
+    params(("session_id" = String, Path, pattern = r"^[A-Za-z0-9_-]{1,64}$")),
+    responses(
+        (status = 204, description = "Deleted, with its recipients"),
+        (status = 400, description = "`invalid_session_id` or `invalid_authorization`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 404, description = "`session_not_found`: absent, or owned by another user", body = ErrorBody),
+        (status = 503, description = "`database_unavailable` or `starting`", body = ErrorBody,
+            headers(("Retry-After" = u32))),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn delete_session(
+    user: AuthenticatedUser,
+    path: web::Path<String>,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, ApiError> {
+    let key = session_key(user, &path)?;
+    if store.delete(&key).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::SessionNotFound,
+            format!("no session {:?} for this user", key.session_id.as_str()),
+        ))
+    }
+}
