@@ -123,8 +123,12 @@ pub struct SessionSettings {
 pub struct AuthSettings {
     /// How long a verified token is remembered.
     pub token_cache_ttl_ms: u64,
-    /// Most tokens remembered at once.
+    /// Most tokens (and user IDs, and failing addresses) remembered at once.
     pub token_cache_capacity: usize,
+    /// Failed authentications an address may make per window before it gets 429.
+    pub failures_before_throttle: u32,
+    /// The window, in ms.
+    pub throttle_window_ms: u64,
 }
 
 impl Settings {

@@ -29,6 +29,8 @@ pub enum ErrorCode {
     Unauthorized,
     /// More than one `Authorization` header.
     InvalidAuthorization,
+    /// This address presented too many bad tokens lately.
+    TooManyFailedAuthentications,
     /// The session ID in the path is not 1-64 chars of `[A-Za-z0-9_-]`.
     InvalidSessionId,
     /// A recipient address is invalid, or there are too many.
@@ -95,6 +97,7 @@ impl ErrorCode {
             ErrorCode::SessionNotFound | ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            ErrorCode::TooManyFailedAuthentications => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Overloaded
             | ErrorCode::DatabaseUnavailable
             | ErrorCode::Starting
@@ -110,6 +113,7 @@ pub struct ApiError {
     code: ErrorCode,
     message: String,
     cause: Option<anyhow::Error>,
+    retry_after_secs: Option<u64>,
 }
 
 /// Every error answer: `{"error": {"code", "message"}}`.
@@ -133,6 +137,7 @@ impl ApiError {
             code,
             message: message.into(),
             cause: None,
+            retry_after_secs: None,
         }
     }
 
@@ -142,6 +147,7 @@ impl ApiError {
             code,
             message: message.into(),
             cause: Some(cause),
+            retry_after_secs: None,
         }
     }
 }
@@ -150,6 +156,13 @@ impl ApiError {
     /// The wire code.
     pub fn code(&self) -> ErrorCode {
         self.code
+    }
+
+    /// Tells the client how long to wait (`Retry-After`), for answers other than the 503s,
+    /// which always carry one.
+    pub fn with_retry_after(mut self, seconds: u64) -> ApiError {
+        self.retry_after_secs = Some(seconds);
+        self
     }
 }
 
@@ -174,6 +187,11 @@ impl ResponseError for ApiError {
                 message: &self.message,
             },
         });
+        if let Some(seconds) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if self.code == ErrorCode::RequestTimeout {
             // The rest of a late body may still come; it must not be read as a next request.
             response

@@ -26,6 +26,10 @@ pub const UPDATES_REJECTED: &str = "email_sessions_updates_rejected_total";
 pub const ACTORS_STARTED: &str = "email_sessions_actors_started_total";
 /// Updates re-sent because their actor stopped before taking them.
 pub const UPDATE_REROUTES: &str = "email_sessions_update_reroutes_total";
+/// Token lookups in the database (bad tokens from a flood mostly cost none).
+pub const TOKEN_LOOKUPS: &str = "email_sessions_token_lookups_total";
+/// Requests refused with 401 for a bad token.
+pub const AUTH_FAILURES: &str = "email_sessions_auth_failures_total";
 /// Session actors alive in this instance.
 pub const LIVE_ACTORS: &str = "email_sessions_live_actors";
 /// Update requests waiting in session actors.
@@ -76,6 +80,8 @@ pub fn describe_all() {
         UPDATE_REROUTES,
         "Updates re-sent because their actor stopped before taking them"
     );
+    describe_counter!(TOKEN_LOOKUPS, "Token lookups in the database");
+    describe_counter!(AUTH_FAILURES, "Requests refused for a bad token");
     describe_gauge!(LIVE_ACTORS, "Session actors alive in this instance");
     describe_gauge!(WAITING_UPDATES, "Update requests waiting in session actors");
     describe_gauge!(POOL_SIZE, "Database connections open in the pool");

@@ -67,7 +67,11 @@ impl Application {
             Arc::new(stats.clone()),
         );
         let registry = Registry::new(store.clone(), stats.clone(), settings.sessions.clone());
-        let authenticator = web::Data::new(Authenticator::new(store.clone(), &settings.auth));
+        let authenticator = web::Data::new(Authenticator::new(
+            store.clone(),
+            stats.clone(),
+            &settings.auth,
+        ));
         let store = web::Data::new(store);
         let registry_data = web::Data::new(registry.clone());
         let limit = web::Data::new(BodyLimits {

@@ -27,6 +27,8 @@ struct Counters {
     retries: AtomicU64,
     actors_started: AtomicU64,
     reroutes: AtomicU64,
+    token_lookups: AtomicU64,
+    auth_failures: AtomicU64,
 }
 
 /// A point-in-time copy of the counters.
@@ -48,6 +50,10 @@ pub struct StatsSnapshot {
     pub actors_started: u64,
     /// Updates re-sent because their actor stopped first.
     pub reroutes: u64,
+    /// Token lookups in the database.
+    pub token_lookups: u64,
+    /// Requests refused for a bad token.
+    pub auth_failures: u64,
 }
 
 impl StatsSnapshot {
@@ -70,6 +76,8 @@ impl Stats {
             retries: c.retries.load(Ordering::Relaxed),
             actors_started: c.actors_started.load(Ordering::Relaxed),
             reroutes: c.reroutes.load(Ordering::Relaxed),
+            token_lookups: c.token_lookups.load(Ordering::Relaxed),
+            auth_failures: c.auth_failures.load(Ordering::Relaxed),
         }
     }
 
@@ -120,6 +128,18 @@ impl Stats {
     pub fn record_reroute(&self) {
         self.inner.reroutes.fetch_add(1, Ordering::Relaxed);
         counter!(names::UPDATE_REROUTES).increment(1);
+    }
+
+    /// A token's user was looked up in the database.
+    pub fn record_token_lookup(&self) {
+        self.inner.token_lookups.fetch_add(1, Ordering::Relaxed);
+        counter!(names::TOKEN_LOOKUPS).increment(1);
+    }
+
+    /// A request was refused for a bad token.
+    pub fn record_auth_failure(&self) {
+        self.inner.auth_failures.fetch_add(1, Ordering::Relaxed);
+        counter!(names::AUTH_FAILURES).increment(1);
     }
 
     /// An update was refused because `bound` was reached.

@@ -23,6 +23,8 @@ use crate::storage::Store;
             )),
         (status = 400, description = "`invalid_authorization`: two Authorization headers", body = ErrorBody),
         (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 429, description = "`too_many_failed_authentications`: this address presented too many bad tokens lately", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds until the address may try again"))),
         (status = 503, description = "`database_unavailable` or `starting`", body = ErrorBody,
             headers(("Retry-After" = u32))),
     ),

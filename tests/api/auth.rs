@@ -122,3 +122,78 @@ async fn two_authorization_headers_are_400_and_token_ids_have_one_spelling() {
     assert_eq!(respelled, [401, 401, 401]);
     assert_eq!(app.mint(&token).await.status().as_u16(), 201);
 }
+
+#[actix_web::test]
+async fn a_flood_of_bad_tokens_costs_few_lookups_and_throttles_only_its_address() {
+    // Arrange: a low limit, so the flood is short.
+    let (app, _db, token) = crate::helpers::spawn_app_with(|s| {
+        s.auth.failures_before_throttle = 10;
+        s.auth.throttle_window_ms = 60_000;
+    })
+    .await;
+    let lookups_before = app.stats.snapshot().token_lookups;
+
+    // Act: 200 bad tokens, half naming one unknown user ID, half random IDs.
+    let mut statuses = Vec::new();
+    for i in 0..200u64 {
+        let bad = if i % 2 == 0 {
+            "999999.not-a-secret".to_owned()
+        } else {
+            format!("{}.not-a-secret", 1_000_000 + i)
+        };
+        statuses.push(app.mint(&bad).await.status().as_u16());
+    }
+    let lookups = app.stats.snapshot().token_lookups - lookups_before;
+    let throttled = app.mint(&token).await;
+    let retry_after = throttled.headers().get("retry-after").cloned();
+    let (throttled_status, throttled_body) = status_and_json(throttled).await;
+
+    // Assert: the first ten failures are 401, then 429 without lookups.
+    assert!(statuses[..10].iter().all(|s| *s == 401), "{statuses:?}");
+    assert!(statuses[10..].iter().all(|s| *s == 429), "{statuses:?}");
+    assert!(lookups <= 20, "{lookups} lookups for 200 attempts");
+    // A token this address never verified is refused with the rest of its traffic...
+    assert_eq!(throttled_status, 429);
+    assert_eq!(
+        throttled_body["error"]["code"],
+        "too_many_failed_authentications"
+    );
+    let wait: u64 = retry_after.unwrap().to_str().unwrap().parse().unwrap();
+    assert!((55..=61).contains(&wait), "Retry-After {wait}");
+}
+
+#[actix_web::test]
+async fn a_throttled_address_does_not_affect_valid_tokens_it_verified_or_other_addresses() {
+    // Arrange: one token verified before the flood, one never seen; the flood from 127.0.0.1.
+    let (app, db, token) = crate::helpers::spawn_app().await;
+    let fresh = db.create_user("bob").await;
+    assert_eq!(app.mint(&token).await.status().as_u16(), 201);
+    for i in 0..20 {
+        app.mint(&format!("{}.bad", 5_000 + i)).await;
+    }
+    // Linux routes all of 127.0.0.0/8 to loopback: 127.0.0.2 is another client address.
+    let neighbour = reqwest::Client::builder()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+
+    // Act
+    let flooder_fresh = app.mint(&fresh).await.status().as_u16();
+    let flooder_cached = app.mint(&token).await.status().as_u16();
+    let neighbour_fresh = neighbour
+        .post(format!("{}/api/email/sessions", app.address))
+        .bearer_auth(&fresh)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+
+    // Assert
+    assert_eq!(flooder_fresh, 429, "the flooding address is throttled");
+    assert_eq!(
+        flooder_cached, 201,
+        "a token verified moments ago is answered from the cache"
+    );
+    assert_eq!(neighbour_fresh, 201, "other addresses are unaffected");
+}

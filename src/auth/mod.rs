@@ -5,9 +5,15 @@
 //! row keeps, in constant time. Looking the row up by ID rather than by
 //! secret keeps the secret out of any variable-time comparison (a B-tree
 //! search included). Verified tokens are remembered for a short time so that
-//! a burst of duplicate requests costs one database lookup, not one each.
+//! a burst of duplicate requests costs one database lookup, not one each, and
+//! so is what the database said about an ID, so a flood of bad tokens costs
+//! little; an address that keeps failing is refused for a while (`throttle`).
+
+mod expiring;
+mod throttle;
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +21,6 @@ use std::time::{Duration, Instant};
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
-use dashmap::DashMap;
 use deadpool_postgres::GenericClient;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -23,7 +28,11 @@ use subtle::ConstantTimeEq;
 use crate::configuration::AuthSettings;
 use crate::domain::identity::UserId;
 use crate::error::{ApiError, ErrorCode};
+use crate::stats::Stats;
 use crate::storage::{self, CreateUserError, Store};
+
+use expiring::ExpiringMap;
+use throttle::Throttle;
 
 /// Creates a user named `name` and returns its new token, the only time the
 /// token exists in full.
@@ -54,7 +63,7 @@ fn parse_token(token: &str) -> Option<(UserId, &str)> {
     Some((UserId(id.parse().ok()?), secret))
 }
 
-/// Verifies tokens against the database, with a short-lived cache.
+/// Verifies tokens against the database, remembering for a short time what it learned.
 #[derive(Clone)]
 pub struct Authenticator {
     inner: Arc<AuthenticatorInner>,
@@ -62,69 +71,93 @@ pub struct Authenticator {
 
 struct AuthenticatorInner {
     store: Store,
-    // DashMap because every worker thread reads it on every request and
-    // writes are rare; shards keep readers from queueing behind each other.
-    cache: DashMap<[u8; 32], CachedUser>,
-    ttl: Duration,
-    capacity: usize,
-}
-
-#[derive(Clone, Copy)]
-struct CachedUser {
-    id: UserId,
-    expires_at: Instant,
+    stats: Stats,
+    /// Digests of whole tokens verified moments ago: a hit proves the caller presented exactly
+    /// such a token, so a burst of duplicate requests costs one lookup, not one each.
+    verified: ExpiringMap<[u8; 32], UserId>,
+    /// What the database said about a user ID (its secret's hash, or that there is no such
+    /// user), so a flood of bad tokens naming the same IDs costs no further lookups.
+    looked_up: ExpiringMap<UserId, Option<[u8; 32]>>,
+    /// Addresses that keep failing.
+    throttle: Throttle,
 }
 
 impl Authenticator {
-    /// An authenticator reading users through `store`.
-    pub fn new(store: Store, settings: &AuthSettings) -> Authenticator {
+    /// An authenticator reading users through `store`, counting its lookups in `stats`.
+    pub fn new(store: Store, stats: Stats, settings: &AuthSettings) -> Authenticator {
+        let ttl = settings.token_cache_ttl();
+        let capacity = settings.token_cache_capacity;
         Authenticator {
             inner: Arc::new(AuthenticatorInner {
                 store,
-                cache: DashMap::new(),
-                ttl: settings.token_cache_ttl(),
-                capacity: settings.token_cache_capacity,
+                stats,
+                verified: ExpiringMap::new(ttl, capacity),
+                looked_up: ExpiringMap::new(ttl, capacity),
+                throttle: Throttle::new(
+                    settings.failures_before_throttle,
+                    Duration::from_millis(settings.throttle_window_ms),
+                    capacity,
+                ),
             }),
         }
     }
 
-    /// The user holding `token`, or 401.
-    pub async fn authenticate(&self, token: &str) -> Result<UserId, ApiError> {
-        // The cache is keyed by a digest of the whole token, so a hit proves
-        // the caller presented exactly a token verified moments ago.
-        let cache_key = hash_secret(token);
+    /// The user holding `token`, presented from `peer`: 401 when it is not a valid token, 429
+    /// when `peer` has failed too often lately.
+    pub async fn authenticate(
+        &self,
+        token: &str,
+        peer: Option<IpAddr>,
+    ) -> Result<UserId, ApiError> {
+        let inner = &self.inner;
         let now = Instant::now();
-        if let Some(cached) = self.inner.cache.get(&cache_key).map(|entry| *entry)
-            && cached.expires_at > now
-        {
-            return Ok(cached.id);
+        let digest = hash_secret(token);
+        if let Some(id) = inner.verified.get(&digest, now) {
+            return Ok(id);
         }
-        let (user_id, secret) =
-            parse_token(token).ok_or_else(|| unauthorized("malformed bearer token"))?;
-        let stored = self.inner.store.token_hash(user_id).await?;
-        let verified = stored.is_some_and(|stored| bool::from(stored.ct_eq(&hash_secret(secret))));
-        if !verified {
-            return Err(unauthorized("unknown bearer token"));
+        if let Some(wait) = peer.and_then(|peer| inner.throttle.refused(peer, now)) {
+            return Err(ApiError::new(
+                ErrorCode::TooManyFailedAuthentications,
+                "too many failed authentications from this address; try again later",
+            )
+            .with_retry_after(wait.as_secs() + 1));
         }
-        self.remember(cache_key, user_id, now);
-        Ok(user_id)
-    }
-
-    fn remember(&self, cache_key: [u8; 32], id: UserId, now: Instant) {
-        let cache = &self.inner.cache;
-        if cache.len() >= self.inner.capacity {
-            cache.retain(|_, cached| cached.expires_at > now);
-            if cache.len() >= self.inner.capacity {
-                return;
+        match self.verify(token, now).await {
+            Ok(id) => {
+                inner.verified.insert(digest, id, now);
+                Ok(id)
+            }
+            Err(error) => {
+                if error.code() == ErrorCode::Unauthorized {
+                    inner.stats.record_auth_failure();
+                    if let Some(peer) = peer {
+                        inner.throttle.failed(peer, now);
+                    }
+                }
+                Err(error)
             }
         }
-        cache.insert(
-            cache_key,
-            CachedUser {
-                id,
-                expires_at: now + self.inner.ttl,
-            },
-        );
+    }
+
+    async fn verify(&self, token: &str, now: Instant) -> Result<UserId, ApiError> {
+        let inner = &self.inner;
+        let (user_id, secret) =
+            parse_token(token).ok_or_else(|| unauthorized("malformed bearer token"))?;
+        let stored = match inner.looked_up.get(&user_id, now) {
+            Some(stored) => stored,
+            None => {
+                inner.stats.record_token_lookup();
+                let stored = inner.store.token_hash(user_id).await?;
+                inner.looked_up.insert(user_id, stored, now);
+                stored
+            }
+        };
+        let verified = stored.is_some_and(|stored| bool::from(stored.ct_eq(&hash_secret(secret))));
+        if verified {
+            Ok(user_id)
+        } else {
+            Err(unauthorized("unknown bearer token"))
+        }
     }
 }
 
@@ -143,6 +176,7 @@ impl FromRequest for AuthenticatedUser {
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let authenticator = request.app_data::<web::Data<Authenticator>>().cloned();
         let token = bearer_token(request);
+        let peer = request.peer_addr().map(|address| address.ip());
         Box::pin(async move {
             let authenticator = authenticator.ok_or_else(|| {
                 ApiError::internal(
@@ -153,7 +187,7 @@ impl FromRequest for AuthenticatedUser {
             })?;
             let token = token?;
             authenticator
-                .authenticate(&token)
+                .authenticate(&token, peer)
                 .await
                 .map(AuthenticatedUser)
         })
