@@ -41,6 +41,15 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Cross-origin access for browser plugins.
     pub cors: CorsSettings,
+    /// What one user may store.
+    pub quotas: QuotaSettings,
+}
+
+/// Per-user limits.
+#[derive(Debug, Clone, Deserialize)]
+pub struct QuotaSettings {
+    /// New sessions (minted or created by a first PUT) per user per UTC day; 0: unlimited.
+    pub new_sessions_per_day: u32,
 }
 
 /// Which web pages may call the API from a browser.

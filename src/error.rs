@@ -31,6 +31,8 @@ pub enum ErrorCode {
     InvalidAuthorization,
     /// This address presented too many bad tokens lately.
     TooManyFailedAuthentications,
+    /// The user's quota of new sessions for today is used up.
+    QuotaExceeded,
     /// The session ID in the path is not 1-64 chars of `[A-Za-z0-9_-]`.
     InvalidSessionId,
     /// A recipient address is invalid, or there are too many.
@@ -97,7 +99,9 @@ impl ErrorCode {
             ErrorCode::SessionNotFound | ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
-            ErrorCode::TooManyFailedAuthentications => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::TooManyFailedAuthentications | ErrorCode::QuotaExceeded => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ErrorCode::Overloaded
             | ErrorCode::DatabaseUnavailable
             | ErrorCode::Starting
@@ -213,6 +217,21 @@ pub fn response_for(code: ErrorCode) -> HttpResponseBuilder {
     response
 }
 
+/// 429: no new session until midnight UTC, when the day's quota starts afresh.
+pub fn quota_exceeded() -> ApiError {
+    let now = time::OffsetDateTime::now_utc();
+    let midnight = (now.date() + time::Duration::days(1))
+        .midnight()
+        .assume_utc();
+    let wait = u64::try_from((midnight - now).whole_seconds()).unwrap_or(0) + 1;
+    ApiError::new(
+        ErrorCode::QuotaExceeded,
+        "today's quota of new sessions is used up; updates of existing sessions still work, \
+         and new sessions can be created again after midnight UTC",
+    )
+    .with_retry_after(wait)
+}
+
 /// How a storage failure looks on the wire, whoever reports it.
 fn storage_failure(failure: StorageFailure) -> (ErrorCode, &'static str) {
     match failure {
@@ -255,6 +274,7 @@ impl From<UpdateError> for ApiError {
                 "the session is not at a version this request's If-Match allows, or exists \
                  although If-None-Match forbids it; nothing was changed (read it again and retry)",
             ),
+            UpdateError::QuotaExceeded => quota_exceeded(),
             UpdateError::Unrouted => ApiError::new(ErrorCode::Internal, "internal error"),
         }
     }

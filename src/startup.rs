@@ -65,6 +65,7 @@ impl Application {
             storage::connect_pool(database, settings.database.pool())?,
             settings.sessions.retry_policy(),
             Arc::new(stats.clone()),
+            settings.quotas.new_sessions_per_day,
         );
         let registry = Registry::new(store.clone(), stats.clone(), settings.sessions.clone());
         let authenticator = web::Data::new(Authenticator::new(

@@ -5,9 +5,9 @@ use actix_web::http::header::{HeaderValue, LOCATION};
 use actix_web::{HttpResponse, web};
 
 use crate::auth::AuthenticatedUser;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, quota_exceeded};
 use crate::http::session_json::{SessionJson, session_response};
-use crate::storage::Store;
+use crate::storage::{MintResult, Store};
 
 /// A fresh, unguessable session ID owned by the caller, stored empty at version 0.
 #[utoipa::path(
@@ -22,9 +22,9 @@ use crate::storage::Store;
                 ("X-Request-Id" = String),
             )),
         (status = 400, description = "`invalid_authorization`: two Authorization headers", body = ErrorBody),
+        (status = 429, description = "`quota_exceeded`: today's quota of new sessions is used up (Retry-After: seconds to midnight UTC); or `too_many_failed_authentications`", body = ErrorBody,
+            headers(("Retry-After" = u32))),
         (status = 401, description = "`unauthorized`", body = ErrorBody),
-        (status = 429, description = "`too_many_failed_authentications`: this address presented too many bad tokens lately", body = ErrorBody,
-            headers(("Retry-After" = u32, description = "Seconds until the address may try again"))),
         (status = 503, description = "`database_unavailable` or `starting`", body = ErrorBody,
             headers(("Retry-After" = u32))),
     ),
@@ -35,7 +35,10 @@ pub async fn mint_session(
     store: web::Data<Store>,
 ) -> Result<HttpResponse, ApiError> {
     tracing::Span::current().record("user_id", user.0.0);
-    let session = store.mint(user.0).await?;
+    let session = match store.mint(user.0).await? {
+        MintResult::Created(session) => session,
+        MintResult::QuotaExceeded | MintResult::Taken => return Err(quota_exceeded()),
+    };
     let mut response = session_response(StatusCode::CREATED, &session);
     let location = format!("/api/email/sessions/{}", session.session_id.as_str());
     if let Ok(location) = HeaderValue::from_str(&location) {

@@ -45,7 +45,7 @@ use crate::serializer::Registry;
             body = SessionJson, headers(("ETag" = String, description = r#"`"<version>"`"#), ("X-Request-Id" = String))),
         (status = 400, description = "`invalid_session_id`, `invalid_recipients`, `invalid_subject`, `invalid_body`, `invalid_precondition` or `invalid_authorization` (two Authorization headers)", body = ErrorBody),
         (status = 401, description = "`unauthorized`: no, malformed or unknown bearer token", body = ErrorBody),
-        (status = 429, description = "`too_many_failed_authentications`: this address presented too many bad tokens lately", body = ErrorBody,
+        (status = 429, description = "`quota_exceeded`: creating this session would exceed today's quota of new sessions (Retry-After: seconds to midnight UTC; updates of existing sessions are never refused); or `too_many_failed_authentications`: this address presented too many bad tokens lately", body = ErrorBody,
             headers(("Retry-After" = u32, description = "Seconds until the address may try again"))),
         (status = 412, description = "`precondition_failed`: If-Match or If-None-Match did not hold; nothing changed", body = ErrorBody),
         (status = 408, description = "`request_timeout`: the body did not arrive within `server.body_read_timeout_ms`; the connection is closed", body = ErrorBody),

@@ -115,7 +115,7 @@ impl SessionActor {
                             SegmentResult::Written(outcome) => {
                                 known = Some(Arc::new(outcome.session.clone()));
                             }
-                            SegmentResult::PreconditionFailed => {}
+                            SegmentResult::PreconditionFailed | SegmentResult::QuotaExceeded => {}
                         }
                         written.push((segment, result));
                     }
@@ -170,6 +170,10 @@ impl SessionActor {
                 SegmentResult::PreconditionFailed => {
                     stats.record_write(size, false);
                     Err(UpdateError::PreconditionFailed)
+                }
+                SegmentResult::QuotaExceeded => {
+                    stats.record_write(size, false);
+                    Err(UpdateError::QuotaExceeded)
                 }
             };
             answer_all(segment.requests, &answer);

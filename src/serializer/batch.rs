@@ -59,6 +59,8 @@ pub(super) enum SegmentResult {
     Written(WriteOutcome),
     /// The precondition did not hold; nothing changed.
     PreconditionFailed,
+    /// Creating the session would exceed the user's quota; nothing changed.
+    QuotaExceeded,
 }
 
 /// Writes one segment, unless it is unconditional, `known` shows it changes nothing, and the
@@ -80,6 +82,7 @@ pub(super) async fn write_segment(
     Ok(match store.apply_change(key, change, precondition).await? {
         ChangeResult::Written(outcome) => SegmentResult::Written(outcome),
         ChangeResult::PreconditionFailed => SegmentResult::PreconditionFailed,
+        ChangeResult::QuotaExceeded => SegmentResult::QuotaExceeded,
     })
 }
 

@@ -60,6 +60,8 @@ pub enum UpdateError {
     Overloaded(Bound),
     /// The request's precondition did not hold; nothing changed.
     PreconditionFailed,
+    /// Creating the session would exceed the user's quota of new sessions for today.
+    QuotaExceeded,
     /// Every actor the request was routed to stopped before taking it (a bug, or absurdly short
     /// idle timeouts).
     Unrouted,

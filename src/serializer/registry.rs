@@ -198,6 +198,10 @@ impl Registry {
                 self.inner.stats.record_write(1, false);
                 Err(UpdateError::PreconditionFailed)
             }
+            Ok(ChangeResult::QuotaExceeded) => {
+                self.inner.stats.record_write(1, false);
+                Err(UpdateError::QuotaExceeded)
+            }
             Err(error) => Err(UpdateError::from_failed_write(error, &key, 1)),
         }
     }

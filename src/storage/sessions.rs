@@ -47,9 +47,9 @@ pub struct WriteOutcome {
 
 // The whole write of a batch, in one round trip: create-or-find, row lock,
 // precondition, compare, replace, bump. See sql/V6__conditional_change.sql.
-const APPLY_CHANGE: &str = "SELECT precondition_failed, created, applied, version, subject,
-            emails, names, created_at, updated_at
-     FROM apply_email_session_change($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+const APPLY_CHANGE: &str = "SELECT quota_exceeded, precondition_failed, created, applied,
+            version, subject, emails, names, created_at, updated_at
+     FROM apply_email_session_change($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 
 // A whole session in ONE statement, so one snapshot: version, subject and
 // recipients always belong to the same commit. (Two statements, row then
@@ -67,10 +67,8 @@ const SELECT_SESSION: &str = "SELECT s.version, s.subject, s.created_at, s.updat
 const SELECT_VERSION: &str =
     "SELECT version FROM email_sessions WHERE user_id = $1 AND session_id = $2";
 
-const INSERT_NEW: &str = "INSERT INTO email_sessions (user_id, session_id, content_fingerprint)
-     VALUES ($1, $2, email_session_fingerprint(NULL, '{}', '{}'))
-     ON CONFLICT (user_id, session_id) DO NOTHING
-     RETURNING created_at, updated_at";
+// See sql/V8__new_session_quota.sql.
+const MINT: &str = "SELECT outcome, created_at, updated_at FROM mint_email_session($1, $2, $3)";
 
 /// What a conditional write came to.
 #[derive(Debug, Clone)]
@@ -79,6 +77,19 @@ pub enum ChangeResult {
     Written(WriteOutcome),
     /// The precondition did not hold under the row lock: nothing changed.
     PreconditionFailed,
+    /// Creating the session would exceed the user's quota of new sessions for today.
+    QuotaExceeded,
+}
+
+/// What minting came to.
+#[derive(Debug, Clone)]
+pub enum MintResult {
+    /// A new empty session.
+    Created(SessionState),
+    /// The ID is taken: pick another.
+    Taken,
+    /// The user's quota of new sessions for today is used up.
+    QuotaExceeded,
 }
 
 /// Applies `change` to the session if `precondition` holds for the row read under its lock,
@@ -89,6 +100,7 @@ pub async fn apply_change(
     key: &SessionKey,
     change: &Change,
     precondition: &Precondition,
+    quota: i32,
 ) -> anyhow::Result<ChangeResult> {
     let (emails, names): (Vec<&str>, Vec<Option<&str>>) = change
         .recipients
@@ -115,10 +127,14 @@ pub async fn apply_change(
                 &if_match_any,
                 &if_none_match,
                 &if_none_match_any,
+                &quota,
             ],
         )
         .await
         .context("applying the change")?;
+    if row.try_get("quota_exceeded")? {
+        return Ok(ChangeResult::QuotaExceeded);
+    }
     if row.try_get("precondition_failed")? {
         return Ok(ChangeResult::PreconditionFailed);
     }
@@ -192,22 +208,29 @@ pub async fn current_version(
 pub async fn create_empty(
     client: &impl GenericClient,
     key: &SessionKey,
-) -> anyhow::Result<Option<SessionState>> {
-    let statement = client.prepare_cached(INSERT_NEW).await?;
+    quota: i32,
+) -> anyhow::Result<MintResult> {
+    let statement = client.prepare_cached(MINT).await?;
     let row = client
-        .query_opt(&statement, &[&key.user_id.0, &key.session_id.as_str()])
+        .query_one(
+            &statement,
+            &[&key.user_id.0, &key.session_id.as_str(), &quota],
+        )
         .await
         .context("creating a session")?;
-    row.map(|row| {
-        Ok(SessionState {
+    let outcome: String = row.try_get("outcome")?;
+    Ok(match outcome.as_str() {
+        "created" => MintResult::Created(SessionState {
             session_id: key.session_id.clone(),
             content: Content::default(),
             version: 0,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
-        })
+        }),
+        "taken" => MintResult::Taken,
+        "quota_exceeded" => MintResult::QuotaExceeded,
+        other => anyhow::bail!("mint_email_session answered {other:?}"),
     })
-    .transpose()
 }
 
 /// Deletes a session of its owner, with its recipients (the foreign key cascades); `false` when

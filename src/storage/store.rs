@@ -12,7 +12,7 @@ use crate::domain::identity::{SessionKey, UserId};
 use crate::domain::precondition::Precondition;
 use crate::storage::StorageError;
 use crate::storage::retry::{RetryObserver, RetryPolicy, with_retries};
-use crate::storage::sessions::{self, ChangeResult, SessionState};
+use crate::storage::sessions::{self, ChangeResult, MintResult, SessionState};
 use crate::storage::users;
 
 /// A cheap handle (clones share the pool) to the database.
@@ -21,15 +21,24 @@ pub struct Store {
     pool: Pool,
     retry: RetryPolicy,
     observer: Arc<dyn RetryObserver>,
+    /// New sessions a user may create per UTC day; 0: unlimited.
+    daily_quota: i32,
 }
 
 impl Store {
-    /// A store on `pool`, retrying transient failures per `retry` and telling `observer`.
-    pub fn new(pool: Pool, retry: RetryPolicy, observer: Arc<dyn RetryObserver>) -> Store {
+    /// A store on `pool`, retrying transient failures per `retry` and telling `observer`, that
+    /// lets a user create `daily_quota` new sessions per UTC day (0: unlimited).
+    pub fn new(
+        pool: Pool,
+        retry: RetryPolicy,
+        observer: Arc<dyn RetryObserver>,
+        daily_quota: u32,
+    ) -> Store {
         Store {
             pool,
             retry,
             observer,
+            daily_quota: i32::try_from(daily_quota).unwrap_or(i32::MAX),
         }
     }
 
@@ -42,7 +51,7 @@ impl Store {
         precondition: &Precondition,
     ) -> Result<ChangeResult, StorageError> {
         self.retrying(async |client| {
-            sessions::apply_change(client, key, change, precondition).await
+            sessions::apply_change(client, key, change, precondition, self.daily_quota).await
         })
         .await
     }
@@ -65,8 +74,8 @@ impl Store {
             .await
     }
 
-    /// Creates an empty session under a fresh random ID for `user_id`.
-    pub async fn mint(&self, user_id: UserId) -> Result<SessionState, StorageError> {
+    /// Creates an empty session under a fresh random ID for `user_id`, if its quota allows.
+    pub async fn mint(&self, user_id: UserId) -> Result<MintResult, StorageError> {
         // A collision of 150 random bits will not happen, but if it did the right answer is
         // another ID, not an error.
         for _ in 0..3 {
@@ -74,11 +83,13 @@ impl Store {
                 user_id,
                 session_id: SessionId::generate(),
             };
-            let created = self
-                .retrying(async |client| sessions::create_empty(client, &key).await)
+            let minted = self
+                .retrying(async |client| {
+                    sessions::create_empty(client, &key, self.daily_quota).await
+                })
                 .await?;
-            if let Some(session) = created {
-                return Ok(session);
+            if !matches!(minted, MintResult::Taken) {
+                return Ok(minted);
             }
         }
         Err(StorageError::Failed(anyhow::anyhow!(

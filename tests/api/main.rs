@@ -26,6 +26,7 @@ mod metrics;
 mod multi_instance;
 mod passivation;
 mod production;
+mod quota;
 mod race;
 mod sessions;
 mod timeouts;
