@@ -43,6 +43,19 @@ pub struct Settings {
     pub cors: CorsSettings,
     /// What one user may store.
     pub quotas: QuotaSettings,
+    /// How long sessions are kept.
+    pub retention: RetentionSettings,
+}
+
+/// The data lifecycle.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RetentionSettings {
+    /// Delete sessions not updated for this many days; 0 keeps them forever.
+    pub days: u32,
+    /// How often the sweep runs.
+    pub sweep_interval_ms: u64,
+    /// Sessions deleted per transaction.
+    pub batch_size: i64,
 }
 
 /// Per-user limits.

@@ -18,6 +18,7 @@ mod error;
 mod http;
 mod lifecycle;
 mod metric_names;
+mod retention;
 mod serializer;
 mod startup;
 mod stats;

@@ -30,6 +30,8 @@ pub const UPDATE_REROUTES: &str = "email_sessions_update_reroutes_total";
 pub const TOKEN_LOOKUPS: &str = "email_sessions_token_lookups_total";
 /// Requests refused with 401 for a bad token.
 pub const AUTH_FAILURES: &str = "email_sessions_auth_failures_total";
+/// Sessions deleted by the retention sweep.
+pub const RETENTION_DELETED: &str = "email_sessions_retention_deleted_total";
 /// Session actors alive in this instance.
 pub const LIVE_ACTORS: &str = "email_sessions_live_actors";
 /// Update requests waiting in session actors.
@@ -82,6 +84,7 @@ pub fn describe_all() {
     );
     describe_counter!(TOKEN_LOOKUPS, "Token lookups in the database");
     describe_counter!(AUTH_FAILURES, "Requests refused for a bad token");
+    describe_counter!(RETENTION_DELETED, "Sessions deleted by the retention sweep");
     describe_gauge!(LIVE_ACTORS, "Session actors alive in this instance");
     describe_gauge!(WAITING_UPDATES, "Update requests waiting in session actors");
     describe_gauge!(POOL_SIZE, "Database connections open in the pool");

@@ -22,6 +22,7 @@ use crate::http::middleware::{self, RouteLabel};
 use crate::http::routes::endpoints;
 use crate::http::{self, cors};
 use crate::lifecycle::{Lifecycle, Phase};
+use crate::retention;
 use crate::serializer::Registry;
 use crate::stats::Stats;
 use crate::storage::{self, Store};
@@ -68,6 +69,12 @@ impl Application {
             settings.quotas.new_sessions_per_day,
         );
         let registry = Registry::new(store.clone(), stats.clone(), settings.sessions.clone());
+        // Lives as long as the actix system: the process (or the test) that built us.
+        actix_web::rt::spawn(retention::sweep_forever(
+            store.clone(),
+            stats.clone(),
+            settings.retention.clone(),
+        ));
         let authenticator = web::Data::new(Authenticator::new(
             store.clone(),
             stats.clone(),

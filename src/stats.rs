@@ -29,6 +29,7 @@ struct Counters {
     reroutes: AtomicU64,
     token_lookups: AtomicU64,
     auth_failures: AtomicU64,
+    retention_deleted: AtomicU64,
 }
 
 /// A point-in-time copy of the counters.
@@ -54,6 +55,8 @@ pub struct StatsSnapshot {
     pub token_lookups: u64,
     /// Requests refused for a bad token.
     pub auth_failures: u64,
+    /// Sessions deleted by the retention sweep.
+    pub retention_deleted: u64,
 }
 
 impl StatsSnapshot {
@@ -78,6 +81,7 @@ impl Stats {
             reroutes: c.reroutes.load(Ordering::Relaxed),
             token_lookups: c.token_lookups.load(Ordering::Relaxed),
             auth_failures: c.auth_failures.load(Ordering::Relaxed),
+            retention_deleted: c.retention_deleted.load(Ordering::Relaxed),
         }
     }
 
@@ -134,6 +138,14 @@ impl Stats {
     pub fn record_token_lookup(&self) {
         self.inner.token_lookups.fetch_add(1, Ordering::Relaxed);
         counter!(names::TOKEN_LOOKUPS).increment(1);
+    }
+
+    /// The retention sweep deleted `count` sessions.
+    pub fn record_retention_deleted(&self, count: u64) {
+        self.inner
+            .retention_deleted
+            .fetch_add(count, Ordering::Relaxed);
+        counter!(names::RETENTION_DELETED).increment(count);
     }
 
     /// A request was refused for a bad token.

@@ -245,3 +245,31 @@ pub async fn delete(client: &impl GenericClient, key: &SessionKey) -> anyhow::Re
         .context("deleting the session")?;
     Ok(deleted > 0)
 }
+
+/// Arbitrary but fixed: every instance must take the same advisory lock to sweep.
+const RETENTION_LOCK_KEY: i64 = 0x7265_7465_6e74_696f;
+
+// One batch of the retention sweep, in one statement (so one transaction): only the instance
+// that gets the advisory lock deletes; the others delete nothing and try again later.
+const SWEEP_BATCH: &str = "WITH sweeper AS (SELECT pg_try_advisory_xact_lock($1) AS locked),
+          victims AS (
+              SELECT s.id FROM email_sessions s, sweeper
+              WHERE sweeper.locked AND s.updated_at < now() - make_interval(days => $2)
+              ORDER BY s.updated_at
+              LIMIT $3
+              FOR UPDATE OF s SKIP LOCKED)
+     DELETE FROM email_sessions WHERE id IN (SELECT id FROM victims)";
+
+/// Deletes up to `batch` sessions not updated for `days` days (with their recipients); how
+/// many. Zero also when another instance holds the sweep's lock.
+pub async fn sweep_batch(
+    client: &impl GenericClient,
+    days: i32,
+    batch: i64,
+) -> anyhow::Result<u64> {
+    let statement = client.prepare_cached(SWEEP_BATCH).await?;
+    client
+        .execute(&statement, &[&RETENTION_LOCK_KEY, &days, &batch])
+        .await
+        .context("sweeping old sessions")
+}

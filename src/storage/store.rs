@@ -68,6 +68,13 @@ impl Store {
             .await
     }
 
+    /// Deletes up to `batch` sessions not updated for `days` days, if no other instance is
+    /// sweeping right now; how many.
+    pub async fn sweep_batch(&self, days: i32, batch: i64) -> Result<u64, StorageError> {
+        self.retrying(async |client| sessions::sweep_batch(client, days, batch).await)
+            .await
+    }
+
     /// Deletes a session of its owner; `false` when there was none.
     pub async fn delete(&self, key: &SessionKey) -> Result<bool, StorageError> {
         self.retrying(async |client| sessions::delete(client, key).await)

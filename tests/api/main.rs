@@ -28,6 +28,7 @@ mod passivation;
 mod production;
 mod quota;
 mod race;
+mod retention;
 mod sessions;
 mod timeouts;
 mod update;
