@@ -83,6 +83,14 @@ async fn recipient_addresses_and_tokens_never_reach_the_log() {
             .unwrap();
         statuses.push(status_and_json(json).await.0);
     }
+    // A burst of bad tokens from this address: logged once, not once each.
+    for i in 0..15 {
+        http.post(format!("{address}/api/email/sessions"))
+            .bearer_auth(format!("{}.wrong-secret-{i}", 900 + i))
+            .send()
+            .await
+            .unwrap();
+    }
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
@@ -92,6 +100,17 @@ async fn recipient_addresses_and_tokens_never_reach_the_log() {
     assert_eq!(statuses, [201, 201, 201, 201, 400, 400, 400, 400, 400, 400]);
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(log.contains("log-4"), "the requests were logged at all");
+    assert_eq!(
+        log.matches("\"failed authentication").count(),
+        1,
+        "failed authentications are logged once per address per window"
+    );
+    for i in 0..15 {
+        assert!(
+            !log.contains(&format!("wrong-secret-{i}")),
+            "a bad token reached the log"
+        );
+    }
     for needle in [
         "valid.person",
         "jane.private",
