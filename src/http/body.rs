@@ -232,3 +232,67 @@ fn change_from(to: Option<JsonRecipients>, subject: Option<String>) -> Result<Ch
 fn invalid_recipients(error: InvalidRecipients) -> ApiError {
     ApiError::new(ErrorCode::InvalidRecipients, error.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    fn parse_time(kind: BodyKind, body: &[u8]) -> Duration {
+        (0..5)
+            .map(|_| {
+                let started = Instant::now();
+                let _ = std::hint::black_box(parse_update(kind, std::hint::black_box(body)));
+                started.elapsed()
+            })
+            .min()
+            .unwrap()
+    }
+
+    #[test]
+    fn no_form_or_json_body_costs_more_than_five_times_an_ordinary_one() {
+        // Arrange: a body limit's worth of an ordinary update, and hostile shapes of both kinds.
+        const SIZE: usize = 64 * 1024 - 16;
+        let fit = |unit: &str| unit.repeat(SIZE / unit.len()).into_bytes();
+        let ordinary_list = "someone.else@example.com,".repeat(SIZE / 26);
+        let ordinary = format!("to={ordinary_list}").into_bytes();
+        let hostile: [(BodyKind, Vec<u8>); 8] = [
+            (BodyKind::Form, fit("&")),
+            (BodyKind::Form, fit("=")),
+            (BodyKind::Form, fit("%")),
+            (
+                BodyKind::Form,
+                format!("subject={}", "%41".repeat(SIZE / 3 - 3)).into_bytes(),
+            ),
+            (BodyKind::Form, fit("to=a&")),
+            (BodyKind::Json, fit("[")),
+            (
+                BodyKind::Json,
+                format!("{{\"subject\": \"{}\"}}", "\\u0041".repeat(SIZE / 6 - 4)).into_bytes(),
+            ),
+            (
+                BodyKind::Json,
+                format!(
+                    "{{\"to\": [{}\"a@b.c\"]}}",
+                    "\"a@b.c\",".repeat(SIZE / 8 - 3)
+                )
+                .into_bytes(),
+            ),
+        ];
+        let baseline = parse_time(BodyKind::Form, &ordinary);
+
+        for (kind, body) in &hostile {
+            // Act
+            let took = parse_time(*kind, body);
+
+            // Assert
+            let ratio = took.as_secs_f64() / baseline.as_secs_f64();
+            assert!(
+                ratio <= 5.0,
+                "{kind:?} {:?}... took {took:?}, {ratio:.1}x an ordinary body ({baseline:?})",
+                String::from_utf8_lossy(&body[..20])
+            );
+        }
+    }
+}

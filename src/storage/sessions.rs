@@ -67,7 +67,7 @@ const SELECT_SESSION: &str = "SELECT s.version, s.subject, s.created_at, s.updat
 const SELECT_VERSION: &str =
     "SELECT version FROM email_sessions WHERE user_id = $1 AND session_id = $2";
 
-// See sql/V8__new_session_quota.sql.
+// See sql/V6__conditional_change.sql.
 const MINT: &str = "SELECT outcome, created_at, updated_at FROM mint_email_session($1, $2, $3)";
 
 /// What a conditional write came to.

@@ -78,3 +78,34 @@ async fn the_quota_is_exact_across_three_instances() {
     assert_eq!(mint, 429, "minting counts too");
     assert_eq!(other_user, 201, "the quota is per user");
 }
+
+#[actix_web::test]
+async fn duplicates_of_the_request_taking_the_last_place_are_never_refused() {
+    // Arrange: one place left; the direct path, so every duplicate is its own transaction and
+    // they all look for the session before its creator has committed.
+    let (app, _db, token) = crate::helpers::spawn_app_with(|s| {
+        s.quotas.new_sessions_per_day = 1;
+        s.sessions.write_path = email_sessions::WritePath::Direct;
+    })
+    .await;
+
+    // Act
+    let statuses: Vec<u16> =
+        join_all((0..20).map(|_| app.put_form(&token, "last-place", "to=a@x.com&subject=Hi")))
+            .await
+            .into_iter()
+            .map(|response| response.status().as_u16())
+            .collect();
+
+    // Assert: one creation, nineteen updates (duplicates), no 429.
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        19,
+        "{statuses:?}"
+    );
+}
