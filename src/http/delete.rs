@@ -3,8 +3,8 @@
 use actix_web::{HttpResponse, web};
 
 use crate::auth::AuthenticatedUser;
-use crate::error::{ApiError, ErrorBody, ErrorCode};
-use crate::http::session_key;
+use crate::error::{ApiError, ErrorBody};
+use crate::http::{session_key, session_not_found};
 use crate::storage::Store;
 
 /// 204 once the session and its recipients are gone; 404 when the caller has no such session
@@ -35,9 +35,6 @@ pub async fn delete_session(
     if store.delete(&key).await? {
         Ok(HttpResponse::NoContent().finish())
     } else {
-        Err(ApiError::new(
-            ErrorCode::SessionNotFound,
-            format!("no session {:?} for this user", key.session_id.as_str()),
-        ))
+        Err(session_not_found(&key))
     }
 }

@@ -69,3 +69,12 @@ fn session_key(user: AuthenticatedUser, raw_session_id: &str) -> Result<SessionK
         session_id,
     })
 }
+
+/// The 404 for a session the caller does not have (absent, or another user's: the answer is the
+/// same, so it leaks nothing about other users' sessions).
+fn session_not_found(key: &SessionKey) -> ApiError {
+    ApiError::new(
+        ErrorCode::SessionNotFound,
+        format!("no session {:?} for this user", key.session_id.as_str()),
+    )
+}

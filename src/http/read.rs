@@ -5,10 +5,10 @@ use actix_web::http::header::ETAG;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::auth::AuthenticatedUser;
-use crate::error::{ApiError, ErrorBody, ErrorCode};
+use crate::error::{ApiError, ErrorBody};
 use crate::http::conditional::if_none_match;
 use crate::http::session_json::{SessionJson, entity_tag, session_response};
-use crate::http::session_key;
+use crate::http::{session_key, session_not_found};
 use crate::storage::Store;
 
 /// The caller's session, or 404 (also when another user owns a session by that ID: no
@@ -56,9 +56,6 @@ pub async fn read_session(
                 .finish())
         }
         Some(session) => Ok(session_response(StatusCode::OK, &session)),
-        None => Err(ApiError::new(
-            ErrorCode::SessionNotFound,
-            format!("no session {:?} for this user", key.session_id.as_str()),
-        )),
+        None => Err(session_not_found(&key)),
     }
 }
