@@ -111,9 +111,9 @@ impl SessionActor {
                 match result {
                     Ok(result) => {
                         match &result {
-                            SegmentResult::Unchanged(session) => known = Some(session.clone()),
-                            SegmentResult::Written(outcome) => {
-                                known = Some(Arc::new(outcome.session.clone()));
+                            SegmentResult::Unchanged(session)
+                            | SegmentResult::Written { session, .. } => {
+                                known = Some(session.clone());
                             }
                             SegmentResult::PreconditionFailed | SegmentResult::QuotaExceeded => {}
                         }
@@ -158,14 +158,14 @@ impl SessionActor {
                         created: false,
                     })
                 }
-                SegmentResult::Written(outcome) => {
-                    stats.record_write(size, outcome.applied);
-                    let session = Arc::new(outcome.session);
+                SegmentResult::Written {
+                    session,
+                    created,
+                    applied,
+                } => {
+                    stats.record_write(size, applied);
                     self.known = Some(session.clone());
-                    Ok(UpdateOutcome {
-                        session,
-                        created: outcome.created,
-                    })
+                    Ok(UpdateOutcome { session, created })
                 }
                 SegmentResult::PreconditionFailed => {
                     stats.record_write(size, false);

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::domain::content::Change;
 use crate::domain::identity::SessionKey;
 use crate::domain::precondition::Precondition;
-use crate::storage::{ChangeResult, SessionState, StorageError, Store, WriteOutcome};
+use crate::storage::{ChangeResult, SessionState, StorageError, Store};
 
 /// One write of a batch, with whatever the requests it answers carry along (their replies).
 pub(super) struct Segment<R> {
@@ -56,7 +56,14 @@ pub(super) enum SegmentResult {
     /// Nothing to change: the known state is still the stored one.
     Unchanged(Arc<SessionState>),
     /// One write transaction ran.
-    Written(WriteOutcome),
+    Written {
+        /// The state as of the commit, shared by every request the segment answers.
+        session: Arc<SessionState>,
+        /// The row did not exist before.
+        created: bool,
+        /// The content changed.
+        applied: bool,
+    },
     /// The precondition did not hold; nothing changed.
     PreconditionFailed,
     /// Creating the session would exceed the user's quota; nothing changed.
@@ -80,7 +87,11 @@ pub(super) async fn write_segment(
         return Ok(SegmentResult::Unchanged(known.clone()));
     }
     Ok(match store.apply_change(key, change, precondition).await? {
-        ChangeResult::Written(outcome) => SegmentResult::Written(outcome),
+        ChangeResult::Written(outcome) => SegmentResult::Written {
+            session: Arc::new(outcome.session),
+            created: outcome.created,
+            applied: outcome.applied,
+        },
         ChangeResult::PreconditionFailed => SegmentResult::PreconditionFailed,
         ChangeResult::QuotaExceeded => SegmentResult::QuotaExceeded,
     })

@@ -14,6 +14,6 @@ mod users;
 pub use error::{StorageError, StorageFailure, loggable};
 pub use pool::{PoolSettings, connect_pool};
 pub use retry::{RetryObserver, RetryPolicy, TransientCause};
-pub use sessions::{ChangeResult, MintResult, SessionState, WriteOutcome};
+pub use sessions::{ChangeResult, MintResult, SessionState};
 pub use store::Store;
 pub use users::{CreateUserError, insert as insert_user};
