@@ -1,4 +1,5 @@
-//! The `email-sessions` command line: `serve`, `migrate` and `user create`. Each command finds
+//! The `email-sessions` command line: `serve`, `migrate`, `user create` and `token
+//! create|list|revoke`. Each command finds
 //! its database first (`DATABASE_URL`, or the embedded cluster where the configuration enables
 //! it) and stops at once, naming `DATABASE_URL`, when there is none.
 
@@ -8,12 +9,12 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::auth;
+use crate::admin::{self, NewToken, UserRef};
 use crate::configuration::Settings;
 use crate::database::Database;
 use crate::lifecycle::Phase;
 use crate::startup::Application;
-use crate::storage::{self, migrations};
+use crate::storage::migrations;
 use crate::telemetry;
 
 /// What `serve` prints on stdout, before the address, once it listens: scripts (and the load
@@ -44,15 +45,78 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Manages users' API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
 }
 
 #[derive(Subcommand)]
 enum UserCommand {
-    /// Creates a user and prints its new token alone on stdout.
+    /// Creates a user and prints its first token alone on stdout.
     Create {
         /// A unique name for the user.
+        #[arg(value_parser = parse_name)]
         name: String,
     },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Creates an API token and prints it alone on stdout (the only time it is shown).
+    Create {
+        #[command(flatten)]
+        user: UserArg,
+        /// A name telling this token apart from the user's other live tokens
+        /// [default: "token <id>"].
+        #[arg(long, value_parser = parse_name)]
+        name: Option<String>,
+        /// Days until the token stops working [default: never].
+        #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=36500))]
+        expires_in: Option<u32>,
+    },
+    /// Lists a user's tokens: ID, name, creation, expiry, last use and status; never a secret.
+    List {
+        #[command(flatten)]
+        user: UserArg,
+    },
+    /// Revokes a token; every instance refuses it within `auth.token_cache_ttl_ms`.
+    Revoke {
+        /// The token's ID (the part before the dot, as `token list` shows it).
+        token_id: i64,
+    },
+}
+
+/// A user by name, or by ID (users provisioned from an identity provider have no name).
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct UserArg {
+    /// The user's name.
+    #[arg(value_name = "USER")]
+    name: Option<String>,
+    /// The user's ID instead of its name.
+    #[arg(long)]
+    user_id: Option<i64>,
+}
+
+impl From<UserArg> for UserRef {
+    fn from(user: UserArg) -> UserRef {
+        match (user.name, user.user_id) {
+            (_, Some(id)) => UserRef::Id(id),
+            (name, None) => UserRef::Name(name.unwrap_or_default()),
+        }
+    }
+}
+
+/// 1-200 characters once trimmed: what the database accepts as a user's or token's name.
+fn parse_name(raw: &str) -> Result<String, String> {
+    let name = raw.trim();
+    if (1..=200).contains(&name.chars().count()) {
+        Ok(name.to_owned())
+    } else {
+        Err("a name is 1 to 200 characters".to_owned())
+    }
 }
 
 /// Parses the command line, runs the command, and reports a failure on stderr.
@@ -82,9 +146,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
             .map(|()| tracing::info!("migrations are up to date")),
         Command::User {
             command: UserCommand::Create { name },
-        } => create_user(&settings, &database.config, name.trim())
+        } => admin::create_user(&settings, &database.config, &name)
             .await
             .map(|token| println!("{token}")),
+        Command::Token { command } => run_token_command(&settings, &database.config, command).await,
     };
     let closed = database.close().await;
     result.and(closed)
@@ -106,15 +171,30 @@ async fn serve(settings: &Settings, database: &tokio_postgres::Config) -> anyhow
     serving.await.context("joining the server task")?
 }
 
-/// Migrates the database, creates a user named `name`, and returns its new token (the only
-/// time the token exists in full).
-pub async fn create_user(
+async fn run_token_command(
     settings: &Settings,
     database: &tokio_postgres::Config,
-    name: &str,
-) -> anyhow::Result<String> {
-    migrations::run_migrations(database).await?;
-    let pool = storage::connect_pool(database, settings.database.pool())?;
-    let client = pool.get().await.context("connecting to the database")?;
-    Ok(auth::register_user(&client, name).await?)
+    command: TokenCommand,
+) -> anyhow::Result<()> {
+    let output = match command {
+        TokenCommand::Create {
+            user,
+            name,
+            expires_in,
+        } => {
+            let new = NewToken {
+                name,
+                expires_in_days: expires_in,
+            };
+            admin::create_token(settings, database, &user.into(), &new).await?
+        }
+        TokenCommand::List { user } => {
+            let table = admin::list_user_tokens(settings, database, &user.into()).await?;
+            print!("{table}");
+            return Ok(());
+        }
+        TokenCommand::Revoke { token_id } => admin::revoke(settings, database, token_id).await?,
+    };
+    println!("{output}");
+    Ok(())
 }

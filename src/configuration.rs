@@ -151,6 +151,30 @@ pub struct AuthSettings {
     pub failures_before_throttle: u32,
     /// The window, in ms.
     pub throttle_window_ms: u64,
+    /// Identity providers whose tokens are accepted beside API tokens (`[[auth.oidc]]`).
+    #[serde(default)]
+    pub oidc: Vec<OidcIssuerSettings>,
+    /// Clock skew allowed on a token's `exp` and `nbf`, in seconds (at most 60).
+    pub jwt_leeway_secs: u64,
+    /// Shortest time between two JWKS fetches of one issuer, so tokens naming made-up key IDs
+    /// cannot hammer it.
+    pub jwks_refetch_interval_ms: u64,
+    /// Keys older than this are fetched again when next needed (and kept if that fails).
+    pub jwks_max_age_ms: u64,
+    /// Longest time a discovery or JWKS fetch may take.
+    pub jwks_fetch_timeout_ms: u64,
+}
+
+/// One OpenID Connect issuer whose tokens are accepted.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct OidcIssuerSettings {
+    /// The exact `iss` of its tokens.
+    pub issuer: String,
+    /// A value that must be in a token's `aud`: this API's identifier at the issuer.
+    pub audience: String,
+    /// Where its signing keys are; by default from `<issuer>/.well-known/openid-configuration`.
+    pub jwks_uri: Option<String>,
 }
 
 impl Settings {
@@ -185,6 +209,7 @@ impl Settings {
             .context("parsing configuration")?;
         settings.environment = environment;
         settings.cors.check()?;
+        settings.auth.check()?;
         if let Ok(url) = std::env::var("DATABASE_URL")
             && !url.trim().is_empty()
         {
@@ -264,6 +289,57 @@ impl AuthSettings {
     pub fn token_cache_ttl(&self) -> Duration {
         Duration::from_millis(self.token_cache_ttl_ms)
     }
+
+    /// Refuses a leeway past 60 s and issuers that could never match or be reached safely.
+    fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.jwt_leeway_secs <= 60,
+            "auth.jwt_leeway_secs is {}; at most 60 seconds of clock skew are allowed",
+            self.jwt_leeway_secs
+        );
+        for (index, oidc) in self.oidc.iter().enumerate() {
+            oidc.check()
+                .with_context(|| format!("auth.oidc entry {} ({:?})", index + 1, oidc.issuer))?;
+            anyhow::ensure!(
+                !self.oidc[..index]
+                    .iter()
+                    .any(|other| other.issuer == oidc.issuer),
+                "auth.oidc: issuer {:?} is configured twice",
+                oidc.issuer
+            );
+        }
+        Ok(())
+    }
+}
+
+impl OidcIssuerSettings {
+    fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(!self.audience.trim().is_empty(), "audience is empty");
+        match &self.jwks_uri {
+            Some(jwks_uri) => require_https_url("jwks_uri", jwks_uri),
+            // Without a jwks_uri the issuer is fetched from, so it must be a URL.
+            None => require_https_url("issuer", &self.issuer),
+        }
+    }
+}
+
+/// Keys fetched over plain HTTP could be swapped by anyone on the path, so only loopback
+/// addresses (a developer's or a test's own issuer) may use it.
+fn require_https_url(what: &str, url: &str) -> anyhow::Result<()> {
+    let uri: actix_web::http::Uri = url
+        .parse()
+        .with_context(|| format!("{what} {url:?} is not a URL"))?;
+    let host = uri.host().unwrap_or_default();
+    let loopback = host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|address| address.is_loopback());
+    match uri.scheme_str() {
+        Some("https") if !host.is_empty() => Ok(()),
+        Some("http") if loopback => Ok(()),
+        _ => anyhow::bail!("{what} {url:?} must be an https:// URL (plain http only on localhost)"),
+    }
 }
 
 #[cfg(test)]
@@ -292,6 +368,42 @@ mod tests {
         assert!(check(&["https://x.com/path"]).is_err());
         assert!(check(&["outlook.office.com"]).is_err());
         assert!(check(&["*"]).is_err());
+    }
+
+    #[test]
+    fn oidc_issuers_must_be_reachable_safely() {
+        let check = |issuer: &str, jwks_uri: Option<&str>, leeway: u64| {
+            let mut auth = Settings::defaults().auth;
+            auth.jwt_leeway_secs = leeway;
+            auth.oidc = vec![OidcIssuerSettings {
+                issuer: issuer.to_owned(),
+                audience: "api://email-sessions".to_owned(),
+                jwks_uri: jwks_uri.map(str::to_owned),
+            }];
+            auth.check()
+        };
+        assert!(check("https://login.microsoftonline.com/t/v2.0", None, 60).is_ok());
+        assert!(check("http://127.0.0.1:9999", None, 0).is_ok());
+        assert!(check("http://localhost:9999/realm", None, 0).is_ok());
+        assert!(
+            check(
+                "accounts.google.com",
+                Some("https://www.googleapis.com/oauth2/v3/certs"),
+                60
+            )
+            .is_ok()
+        );
+        assert!(check("accounts.google.com", None, 60).is_err());
+        assert!(check("http://login.example.com", None, 60).is_err());
+        assert!(
+            check(
+                "https://login.example.com",
+                Some("http://keys.example.com"),
+                60
+            )
+            .is_err()
+        );
+        assert!(check("https://login.example.com", None, 61).is_err());
     }
 
     #[test]

@@ -25,8 +25,11 @@ const RETRY_AFTER_SECS: u32 = 1;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
-    /// No, malformed or unknown bearer token.
+    /// No bearer token (no `Authorization: Bearer ...` header).
     Unauthorized,
+    /// A bearer token was presented and failed a check: unknown, malformed, revoked or expired
+    /// API token; identity token with a bad signature, issuer, audience, algorithm, key or time.
+    InvalidToken,
     /// More than one `Authorization` header.
     InvalidAuthorization,
     /// This address presented too many bad tokens lately.
@@ -63,6 +66,9 @@ pub enum ErrorCode {
     Overloaded,
     /// The database did not answer in time.
     DatabaseUnavailable,
+    /// An identity token names a signing key that is not cached, and its issuer cannot be
+    /// reached to fetch it.
+    IdentityProviderUnavailable,
     /// Migrations are still running.
     Starting,
     /// The instance is shutting down (readiness only).
@@ -84,7 +90,7 @@ impl fmt::Display for ErrorCode {
 impl ErrorCode {
     fn status(self) -> StatusCode {
         match self {
-            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthorized | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
             ErrorCode::InvalidSessionId
             | ErrorCode::InvalidRecipients
             | ErrorCode::InvalidSubject
@@ -104,6 +110,7 @@ impl ErrorCode {
             }
             ErrorCode::Overloaded
             | ErrorCode::DatabaseUnavailable
+            | ErrorCode::IdentityProviderUnavailable
             | ErrorCode::Starting
             | ErrorCode::Draining => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -195,6 +202,18 @@ impl ResponseError for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        // RFC 6750: a 401 says which scheme it wants, and whether the token itself was bad.
+        let challenge = match self.code {
+            ErrorCode::Unauthorized => Some("Bearer"),
+            ErrorCode::InvalidToken => Some("Bearer error=\"invalid_token\""),
+            _ => None,
+        };
+        if let Some(challenge) = challenge {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
         }
         if self.code == ErrorCode::RequestTimeout {
             // The rest of a late body may still come; it must not be read as a next request.

@@ -9,6 +9,7 @@
 //!
 //! Everything is private except what the binary and the tests need.
 
+mod admin;
 mod auth;
 mod cli;
 mod configuration;
@@ -25,7 +26,8 @@ mod stats;
 mod storage;
 mod telemetry;
 
-pub use cli::{create_user, main};
+pub use admin::create_user;
+pub use cli::main;
 
 /// Entry points for the cargo-fuzz targets in `fuzz/` (built with `--cfg fuzzing` only).
 #[cfg(fuzzing)]

@@ -79,7 +79,7 @@ impl Application {
             store.clone(),
             stats.clone(),
             &settings.auth,
-        ));
+        )?);
         let store = web::Data::new(store);
         let registry_data = web::Data::new(registry.clone());
         let limit = web::Data::new(BodyLimits {

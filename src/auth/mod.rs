@@ -1,15 +1,14 @@
-//! Bearer tokens: minting, hashing and verifying them.
+//! Bearer tokens: API tokens (`<token id>.<secret>`, see `api_token`) and identity tokens of
+//! the configured OpenID Connect issuers (JWTs, see `oidc`), told apart by shape.
 //!
-//! A token is `<user id>.<secret>`: the ID selects the user's row, and the
-//! secret (256 random bits, shown once) is checked against the SHA-256 the
-//! row keeps, in constant time. Looking the row up by ID rather than by
-//! secret keeps the secret out of any variable-time comparison (a B-tree
-//! search included). Verified tokens are remembered for a short time so that
-//! a burst of duplicate requests costs one database lookup, not one each, and
-//! so is what the database said about an ID, so a flood of bad tokens costs
-//! little; an address that keeps failing is refused for a while (`throttle`).
+//! Verified tokens are remembered for a short time so that a burst of duplicate requests costs
+//! one verification, not one each, and so is what the database said about an API token's ID,
+//! so a flood of bad tokens costs little; an address that keeps failing is refused for a while
+//! (`throttle`). The first verified token of a new identity provisions its user.
 
+mod api_token;
 mod expiring;
+mod oidc;
 mod throttle;
 
 use std::future::Future;
@@ -21,46 +20,25 @@ use std::time::{Duration, Instant};
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
-use deadpool_postgres::GenericClient;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use time::OffsetDateTime;
 
 use crate::configuration::AuthSettings;
-use crate::domain::identity::UserId;
+use crate::domain::identity::{TokenId, UserId};
 use crate::error::{ApiError, ErrorCode};
 use crate::stats::Stats;
-use crate::storage::{self, CreateUserError, Store};
+use crate::storage::{Store, StoredToken};
 
+pub(crate) use api_token::new_secret;
 use expiring::ExpiringMap;
+use oidc::{OidcVerifier, Refusal};
 use throttle::Throttle;
 
-/// Creates a user named `name` and returns its new token, the only time the
-/// token exists in full.
-pub(crate) async fn register_user(
-    client: &impl GenericClient,
-    name: &str,
-) -> Result<String, CreateUserError> {
-    let secret = hex::encode(rand::random::<[u8; 32]>());
-    let id = storage::insert_user(client, name, &hash_secret(&secret)).await?;
-    Ok(format!("{id}.{secret}"))
-}
-
-/// The only form in which a token's secret is stored.
-fn hash_secret(secret: &str) -> [u8; 32] {
-    Sha256::digest(secret.as_bytes()).into()
-}
-
-/// Splits `<user id>.<secret>`.
-///
-/// The ID has one spelling only: decimal digits without a sign or leading zeros, so `+7`, `07`
-/// and `7` cannot be three cache keys (and three lookups) for one user.
-fn parse_token(token: &str) -> Option<(UserId, &str)> {
-    let (id, secret) = token.split_once('.')?;
-    let canonical = !id.is_empty()
-        && id.bytes().all(|byte| byte.is_ascii_digit())
-        && (id == "0" || !id.starts_with('0'));
-    canonical.then_some(())?;
-    Some((UserId(id.parse().ok()?), secret))
+/// A token that passed every check, and until when it may be taken on trust.
+#[derive(Debug, Clone, Copy)]
+struct Verified {
+    user_id: UserId,
+    /// The token's own expiry, if it comes before the cache entry's.
+    valid_until: Option<Instant>,
 }
 
 /// Verifies tokens against the database, remembering for a short time what it learned.
@@ -74,20 +52,26 @@ struct AuthenticatorInner {
     stats: Stats,
     /// Digests of whole tokens verified moments ago: a hit proves the caller presented exactly
     /// such a token, so a burst of duplicate requests costs one lookup, not one each.
-    verified: ExpiringMap<[u8; 32], UserId>,
-    /// What the database said about a user ID (its secret's hash, or that there is no such
-    /// user), so a flood of bad tokens naming the same IDs costs no further lookups.
-    looked_up: ExpiringMap<UserId, Option<[u8; 32]>>,
+    verified: ExpiringMap<[u8; 32], Verified>,
+    /// What the database said about an API token ID (or that there is no such token), so a
+    /// flood of bad tokens naming the same IDs costs no further lookups.
+    looked_up: ExpiringMap<TokenId, Option<StoredToken>>,
     /// Addresses that keep failing.
     throttle: Throttle,
+    /// Identity tokens of the configured issuers.
+    oidc: OidcVerifier,
 }
 
 impl Authenticator {
     /// An authenticator reading users through `store`, counting its lookups in `stats`.
-    pub fn new(store: Store, stats: Stats, settings: &AuthSettings) -> Authenticator {
+    pub fn new(
+        store: Store,
+        stats: Stats,
+        settings: &AuthSettings,
+    ) -> anyhow::Result<Authenticator> {
         let ttl = settings.token_cache_ttl();
         let capacity = settings.token_cache_capacity;
-        Authenticator {
+        Ok(Authenticator {
             inner: Arc::new(AuthenticatorInner {
                 store,
                 stats,
@@ -98,8 +82,9 @@ impl Authenticator {
                     Duration::from_millis(settings.throttle_window_ms),
                     capacity,
                 ),
+                oidc: OidcVerifier::new(settings)?,
             }),
-        }
+        })
     }
 
     /// The user holding `token`, presented from `peer`: 401 when it is not a valid token, 429
@@ -111,9 +96,10 @@ impl Authenticator {
     ) -> Result<UserId, ApiError> {
         let inner = &self.inner;
         let now = Instant::now();
-        let digest = hash_secret(token);
-        if let Some(id) = inner.verified.get(&digest, now) {
-            return Ok(id);
+        let digest = api_token::hash_secret(token);
+        let cached = inner.verified.get(&digest, now);
+        if let Some(verified) = cached.filter(|v| v.valid_until.is_none_or(|until| until > now)) {
+            return Ok(verified.user_id);
         }
         if let Some(wait) = peer.and_then(|peer| inner.throttle.refused(peer, now)) {
             return Err(ApiError::new(
@@ -122,13 +108,18 @@ impl Authenticator {
             )
             .with_retry_after(wait.as_secs() + 1));
         }
-        match self.verify(token, now).await {
-            Ok(id) => {
-                inner.verified.insert(digest, id, now);
-                Ok(id)
+        let outcome = if oidc::looks_like_jwt(token) {
+            self.verify_identity_token(token, now).await
+        } else {
+            self.verify_api_token(token, now).await
+        };
+        match outcome {
+            Ok(verified) => {
+                inner.verified.insert(digest, verified, now);
+                Ok(verified.user_id)
             }
             Err(error) => {
-                if error.code() == ErrorCode::Unauthorized {
+                if error.code() == ErrorCode::InvalidToken {
                     inner.stats.record_auth_failure();
                     if let Some(peer) = peer {
                         inner.throttle.failed(peer, now);
@@ -139,26 +130,73 @@ impl Authenticator {
         }
     }
 
-    async fn verify(&self, token: &str, now: Instant) -> Result<UserId, ApiError> {
+    async fn verify_api_token(&self, token: &str, now: Instant) -> Result<Verified, ApiError> {
         let inner = &self.inner;
-        let (user_id, secret) =
-            parse_token(token).ok_or_else(|| unauthorized("malformed bearer token"))?;
-        let stored = match inner.looked_up.get(&user_id, now) {
+        let (token_id, secret) =
+            api_token::parse(token).ok_or_else(|| invalid_token("malformed bearer token"))?;
+        let stored = match inner.looked_up.get(&token_id, now) {
             Some(stored) => stored,
             None => {
                 inner.stats.record_token_lookup();
-                let stored = inner.store.token_hash(user_id).await?;
-                inner.looked_up.insert(user_id, stored, now);
+                let stored = inner.store.find_token(token_id).await?;
+                inner.looked_up.insert(token_id, stored, now);
                 stored
             }
         };
-        let verified = stored.is_some_and(|stored| bool::from(stored.ct_eq(&hash_secret(secret))));
-        if verified {
-            Ok(user_id)
-        } else {
-            Err(unauthorized("unknown bearer token"))
+        // Nothing about the token is told before its secret has been shown to match.
+        let stored = stored
+            .filter(|stored| api_token::secret_matches(secret, &stored.secret_hash))
+            .ok_or_else(|| invalid_token("unknown bearer token"))?;
+        if stored.revoked {
+            return Err(invalid_token("this API token has been revoked"));
         }
+        let valid_until = match stored.expires_at {
+            None => None,
+            Some(expires_at) => {
+                let left = expires_at - OffsetDateTime::now_utc();
+                if !left.is_positive() {
+                    return Err(invalid_token("this API token has expired"));
+                }
+                Some(now + Duration::try_from(left).unwrap_or_default())
+            }
+        };
+        // Once per cache period, not once per request; a failed note costs nobody a request.
+        let store = inner.store.clone();
+        tokio::spawn(async move {
+            if let Err(error) = store.touch_token(token_id).await {
+                tracing::debug!(error = %error, "could not note an API token's use");
+            }
+        });
+        Ok(Verified {
+            user_id: stored.user_id,
+            valid_until,
+        })
     }
+
+    async fn verify_identity_token(&self, token: &str, now: Instant) -> Result<Verified, ApiError> {
+        let verified = self
+            .inner
+            .oidc
+            .verify(token)
+            .await
+            .map_err(|refusal| match refusal {
+                Refusal::Invalid(message) => invalid_token(&message),
+                Refusal::KeysUnavailable => ApiError::new(
+                    ErrorCode::IdentityProviderUnavailable,
+                    "the token's issuer cannot be reached for its signing keys; try again shortly",
+                ),
+            })?;
+        let user_id = self.inner.store.provision(&verified.identity).await?;
+        Ok(Verified {
+            user_id,
+            valid_until: Some(now + verified.valid_for),
+        })
+    }
+}
+
+/// A token was presented and failed a check.
+fn invalid_token(message: &str) -> ApiError {
+    ApiError::new(ErrorCode::InvalidToken, message)
 }
 
 fn unauthorized(message: &str) -> ApiError {
@@ -219,22 +257,4 @@ fn bearer_token(request: &HttpRequest) -> Result<String, ApiError> {
         ));
     }
     Ok(token.to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_parse_into_user_and_secret() {
-        assert_eq!(parse_token("42.abc"), Some((UserId(42), "abc")));
-        assert_eq!(parse_token("abc"), None);
-        assert_eq!(parse_token("x.abc"), None);
-        for other_spelling in [
-            "+42.abc", "042.abc", "-42.abc", " 42.abc", ".abc", "4_2.abc",
-        ] {
-            assert_eq!(parse_token(other_spelling), None, "{other_spelling}");
-        }
-        assert_ne!(hash_secret("a"), hash_secret("b"));
-    }
 }

@@ -17,6 +17,26 @@ impl fmt::Display for UserId {
     }
 }
 
+/// The database ID of an API token (the part of `<id>.<secret>` before the dot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TokenId(pub i64);
+
+impl fmt::Display for TokenId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A person as an OpenID Connect issuer knows them: `sub` is unique and stable only within its
+/// issuer, so the pair is the key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Identity {
+    /// The issuer's exact `iss`.
+    pub issuer: String,
+    /// The token's `sub`.
+    pub subject: String,
+}
+
 /// A session as its owner names it: the key of everything session-shaped.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SessionKey {

@@ -7,6 +7,7 @@ use actix_cors::Cors;
 use actix_web::http::Method;
 use actix_web::http::header::{
     AUTHORIZATION, CONTENT_TYPE, ETAG, HeaderName, IF_MATCH, IF_NONE_MATCH, LOCATION, RETRY_AFTER,
+    WWW_AUTHENTICATE,
 };
 
 use crate::configuration::CorsSettings;
@@ -26,7 +27,7 @@ pub(crate) fn cors(settings: &CorsSettings) -> Cors {
         Method::PUT,
         Method::DELETE,
     ];
-    let exposed: [HeaderName; 4] = [ETAG, REQUEST_ID, RETRY_AFTER, LOCATION];
+    let exposed: [HeaderName; 5] = [ETAG, REQUEST_ID, RETRY_AFTER, LOCATION, WWW_AUTHENTICATE];
     settings.allowed_origins.iter().fold(
         Cors::default()
             .allowed_methods(methods)

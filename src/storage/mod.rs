@@ -1,5 +1,5 @@
 //! Everything that speaks SQL, and nothing that knows about HTTP, configuration or metrics.
-//! The SQL functions in `sessions` and `users` take a client, never the pool, so the caller
+//! The SQL functions in `sessions`, `users` and `tokens` take a client, never the pool, so the caller
 //! decides what one transaction covers; [`Store`] is that caller: the pool plus the retry
 //! policy handed in by whoever builds it.
 
@@ -9,6 +9,7 @@ mod pool;
 mod retry;
 mod sessions;
 mod store;
+mod tokens;
 mod users;
 
 pub use error::{StorageError, StorageFailure, loggable};
@@ -16,4 +17,12 @@ pub use pool::{PoolSettings, connect_pool};
 pub use retry::{RetryObserver, RetryPolicy, TransientCause};
 pub use sessions::{ChangeResult, MintResult, SessionState};
 pub use store::Store;
-pub use users::{CreateUserError, insert as insert_user};
+pub use tokens::{Revocation, StoredToken, TokenInfo};
+
+/// What operator commands do, one statement each, on a client they bring.
+pub mod admin {
+    pub use super::tokens::{insert as insert_token, list as list_tokens, revoke as revoke_token};
+    pub use super::users::{
+        exists as user_exists, find_by_name as find_user, insert as insert_user,
+    };
+}

@@ -8,11 +8,12 @@ use deadpool_postgres::{Client, Pool, Status};
 
 use crate::domain::SessionId;
 use crate::domain::content::Change;
-use crate::domain::identity::{SessionKey, UserId};
+use crate::domain::identity::{Identity, SessionKey, TokenId, UserId};
 use crate::domain::precondition::Precondition;
 use crate::storage::StorageError;
 use crate::storage::retry::{RetryObserver, RetryPolicy, with_retries};
 use crate::storage::sessions::{self, ChangeResult, MintResult, SessionState};
+use crate::storage::tokens::{self, StoredToken};
 use crate::storage::users;
 
 /// A cheap handle (clones share the pool) to the database.
@@ -104,17 +105,35 @@ impl Store {
         )))
     }
 
-    /// The stored hash of user `id`'s token secret. Not retried: a client whose token check
-    /// failed transiently is answered 503 at once and tries again itself.
-    pub async fn token_hash(&self, id: UserId) -> Result<Option<[u8; 32]>, StorageError> {
+    /// Token `id` as verification needs it. Not retried: a client whose token check failed
+    /// transiently is answered 503 at once and tries again itself.
+    pub async fn find_token(&self, id: TokenId) -> Result<Option<StoredToken>, StorageError> {
         let client = self
             .pool
             .get()
             .await
             .map_err(|error| StorageError::Unavailable(error.into()))?;
-        users::token_hash(&client, id)
+        tokens::find(&client, id)
             .await
             .map_err(StorageError::classify)
+    }
+
+    /// Notes that token `id` was just used. Not retried: the note is best effort.
+    pub async fn touch_token(&self, id: TokenId) -> Result<(), StorageError> {
+        let client = self
+            .pool
+            .get()
+            .await
+            .map_err(|error| StorageError::Unavailable(error.into()))?;
+        tokens::touch(&client, id)
+            .await
+            .map_err(StorageError::classify)
+    }
+
+    /// The user of `identity`, created on its first contact.
+    pub async fn provision(&self, identity: &Identity) -> Result<UserId, StorageError> {
+        self.retrying(async |client| users::provision(client, identity).await)
+            .await
     }
 
     /// Runs `operation` on a pooled connection, re-running it on a fresh one after transient

@@ -1,11 +1,11 @@
-//! API users and their token hashes. Only the SHA-256 of a token's secret
-//! is ever stored; the token itself exists once, on the creator's terminal.
+//! Users: created by an operator (named), or provisioned on the first request of an identity
+//! provider's person (unnamed, known by issuer and subject).
 
 use anyhow::Context;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::error::SqlState;
 
-use crate::domain::identity::UserId;
+use crate::domain::identity::{Identity, UserId};
 
 /// Why a user could not be created.
 #[derive(Debug, thiserror::Error)]
@@ -18,16 +18,12 @@ pub enum CreateUserError {
     Other(#[from] anyhow::Error),
 }
 
-/// Stores a new user with the given token hash.
-pub async fn insert(
-    client: &impl GenericClient,
-    name: &str,
-    token_hash: &[u8; 32],
-) -> Result<UserId, CreateUserError> {
+/// Stores a new user named `name`.
+pub async fn insert(client: &impl GenericClient, name: &str) -> Result<UserId, CreateUserError> {
     let result = client
         .query_one(
-            "INSERT INTO users (name, token_hash) VALUES ($1, $2) RETURNING id",
-            &[&name, &token_hash.as_slice()],
+            "INSERT INTO users (name) VALUES ($1) RETURNING id",
+            &[&name],
         )
         .await;
     match result {
@@ -39,23 +35,36 @@ pub async fn insert(
     }
 }
 
-/// The stored hash of user `id`'s token secret.
-pub async fn token_hash(
+/// The user named `name`, if any.
+pub async fn find_by_name(
     client: &impl GenericClient,
-    id: UserId,
-) -> anyhow::Result<Option<[u8; 32]>> {
+    name: &str,
+) -> anyhow::Result<Option<UserId>> {
+    let row = client
+        .query_opt("SELECT id FROM users WHERE name = $1", &[&name])
+        .await
+        .context("looking up a user by name")?;
+    Ok(row.map(|row| UserId(row.get(0))))
+}
+
+/// Whether user `id` exists.
+pub async fn exists(client: &impl GenericClient, id: UserId) -> anyhow::Result<bool> {
+    let row = client
+        .query_opt("SELECT 1 FROM users WHERE id = $1", &[&id.0])
+        .await
+        .context("looking up a user by id")?;
+    Ok(row.is_some())
+}
+
+/// The user of `identity`, created (with the identity) if this is its first contact; see
+/// `provision_identity` in `sql/V7` for why concurrent first contacts end with one user.
+pub async fn provision(client: &impl GenericClient, identity: &Identity) -> anyhow::Result<UserId> {
     let statement = client
-        .prepare_cached("SELECT token_hash FROM users WHERE id = $1")
+        .prepare_cached("SELECT provision_identity($1, $2)")
         .await?;
     let row = client
-        .query_opt(&statement, &[&id.0])
+        .query_one(&statement, &[&identity.issuer, &identity.subject])
         .await
-        .context("looking up a token")?;
-    row.map(|row| {
-        let stored: Vec<u8> = row.try_get("token_hash")?;
-        stored
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("stored token hash is not 32 bytes"))
-    })
-    .transpose()
+        .context("provisioning an identity's user")?;
+    Ok(UserId(row.get(0)))
 }

@@ -97,13 +97,15 @@ impl TestDb {
         row.get(0)
     }
 
+    /// The user an API token belongs to.
+    pub async fn user_of(&self, token: &str) -> i64 {
+        user_of_token(&self.client().await, token).await
+    }
+
     /// The stored (version, subject, recipient emails) of a user's session.
     pub async fn stored(&self, token: &str, session_id: &str) -> Option<StoredSession> {
         let client = self.client().await;
-        let user_id: i64 = token
-            .split_once('.')
-            .and_then(|(id, _)| id.parse().ok())
-            .expect("token is <user id>.<secret>");
+        let user_id = user_of_token(&client, token).await;
         let row = client
             .query_opt(
                 "SELECT id, version, subject FROM email_sessions
@@ -295,4 +297,17 @@ pub fn emails(session: &Value) -> Vec<String> {
         .iter()
         .map(|r| r["email"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// The user API token `token` (`<token id>.<secret>`) belongs to.
+async fn user_of_token(client: &tokio_postgres::Client, token: &str) -> i64 {
+    let token_id: i64 = token
+        .split_once('.')
+        .and_then(|(id, _)| id.parse().ok())
+        .expect("token is <token id>.<secret>");
+    client
+        .query_one("SELECT user_id FROM api_tokens WHERE id = $1", &[&token_id])
+        .await
+        .expect("the token exists")
+        .get(0)
 }

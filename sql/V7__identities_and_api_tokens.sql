@@ -1,0 +1,73 @@
+-- Two ways to be a user from now on:
+--   * an identity of a configured OpenID Connect issuer, known by (issuer, subject) and
+--     provisioned on its first request;
+--   * API tokens an operator creates, several per user, each named, expiring and revocable.
+
+-- A user provisioned from an identity has no operator-chosen name.
+ALTER TABLE users ALTER COLUMN name DROP NOT NULL;
+
+-- The primary key is what makes first contact safe: concurrent first requests of one identity,
+-- on any number of instances, all go through INSERT ... ON CONFLICT on it and end with one user.
+CREATE TABLE identities (
+    issuer      TEXT        NOT NULL CHECK (length(issuer) BETWEEN 1 AND 1000),
+    subject     TEXT        NOT NULL CHECK (length(subject) BETWEEN 1 AND 1000),
+    user_id     BIGINT      NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (issuer, subject)
+);
+CREATE INDEX identities_user_id ON identities (user_id);
+
+-- A token is `<id>.<secret>`: the id finds the row, and the SHA-256 of the secret is compared
+-- with secret_hash in constant time. The secret itself is never stored.
+CREATE TABLE api_tokens (
+    id            BIGSERIAL   PRIMARY KEY,
+    user_id       BIGINT      NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    name          TEXT        NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+    secret_hash   BYTEA       NOT NULL CHECK (length(secret_hash) = 32),
+    created_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
+    expires_at    TIMESTAMPTZ,
+    -- Written at most once per token cache period per instance, not on every request.
+    last_used_at  TIMESTAMPTZ,
+    revoked_at    TIMESTAMPTZ
+);
+CREATE INDEX api_tokens_user_id ON api_tokens (user_id);
+-- Names tell a user's live tokens apart; a revoked token's name may be used again.
+CREATE UNIQUE INDEX api_tokens_live_name ON api_tokens (user_id, name) WHERE revoked_at IS NULL;
+
+-- Every token issued so far was `<user id>.<secret>`. Each becomes the token whose id is that
+-- user id, so it keeps working unchanged; new tokens take ids above all of them.
+INSERT INTO api_tokens (id, user_id, name, secret_hash, created_at)
+SELECT id, id, 'first token', token_hash, created_at FROM users;
+SELECT setval(pg_get_serial_sequence('api_tokens', 'id'),
+              greatest((SELECT max(id) FROM api_tokens), 1),
+              (SELECT max(id) FROM api_tokens) IS NOT NULL);
+ALTER TABLE users DROP COLUMN token_hash;
+
+-- The user of identity (issuer, subject), created on first contact. One call, so one
+-- transaction: the user row and its identity appear together or not at all. When a concurrent
+-- first request wins the identity's key, ON CONFLICT waits for it to commit and does nothing;
+-- the user row made here is removed again and the winner's user is returned (the next
+-- statement of a volatile function sees what committed meanwhile).
+CREATE FUNCTION provision_identity(p_issuer TEXT, p_subject TEXT) RETURNS BIGINT
+LANGUAGE plpgsql AS $$
+DECLARE
+    found_user BIGINT;
+    new_user   BIGINT;
+BEGIN
+    SELECT user_id INTO found_user FROM identities
+     WHERE issuer = p_issuer AND subject = p_subject;
+    IF FOUND THEN
+        RETURN found_user;
+    END IF;
+    INSERT INTO users (name) VALUES (NULL) RETURNING id INTO new_user;
+    INSERT INTO identities (issuer, subject, user_id) VALUES (p_issuer, p_subject, new_user)
+        ON CONFLICT (issuer, subject) DO NOTHING;
+    IF FOUND THEN
+        RETURN new_user;
+    END IF;
+    DELETE FROM users WHERE id = new_user;
+    SELECT user_id INTO STRICT found_user FROM identities
+     WHERE issuer = p_issuer AND subject = p_subject;
+    RETURN found_user;
+END;
+$$;

@@ -1,0 +1,219 @@
+//! What an operator does from the command line: create users, and create, list and revoke
+//! their API tokens. Each command migrates first (so it works on a fresh database) and prints
+//! only what it was asked for; a new token is printed once and never stored.
+
+use std::fmt::Write as _;
+
+use anyhow::Context;
+use deadpool_postgres::GenericClient;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::auth;
+use crate::configuration::Settings;
+use crate::domain::identity::{TokenId, UserId};
+use crate::storage::admin::{
+    find_user, insert_token, insert_user, list_tokens, revoke_token, user_exists,
+};
+use crate::storage::{self, Revocation, TokenInfo, migrations};
+
+/// Which user a command is about: operators name users, identity-provider users have only IDs.
+#[derive(Debug, Clone)]
+pub(crate) enum UserRef {
+    Name(String),
+    Id(i64),
+}
+
+/// A new API token's name and lifetime.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NewToken {
+    pub(crate) name: Option<String>,
+    pub(crate) expires_in_days: Option<u32>,
+}
+
+/// Migrates the database, creates a user named `name` with a first token, and returns the
+/// token (the only time it exists in full).
+pub async fn create_user(
+    settings: &Settings,
+    database: &tokio_postgres::Config,
+    name: &str,
+) -> anyhow::Result<String> {
+    let mut client = connect(settings, database).await?;
+    // The user and its token appear together or not at all.
+    let transaction = client.transaction().await?;
+    let user_id = insert_user(&transaction, name).await?;
+    let token = mint(
+        &transaction,
+        user_id,
+        &NewToken {
+            name: Some("first token".to_owned()),
+            expires_in_days: None,
+        },
+    )
+    .await?;
+    transaction.commit().await?;
+    Ok(token)
+}
+
+/// Creates a token for `user` and returns it.
+pub(crate) async fn create_token(
+    settings: &Settings,
+    database: &tokio_postgres::Config,
+    user: &UserRef,
+    new: &NewToken,
+) -> anyhow::Result<String> {
+    let client = connect(settings, database).await?;
+    let user_id = resolve(&client, user).await?;
+    mint(&client, user_id, new).await
+}
+
+/// `user`'s tokens as a table, without secrets.
+pub(crate) async fn list_user_tokens(
+    settings: &Settings,
+    database: &tokio_postgres::Config,
+    user: &UserRef,
+) -> anyhow::Result<String> {
+    let client = connect(settings, database).await?;
+    let user_id = resolve(&client, user).await?;
+    let tokens = list_tokens(&client, user_id).await?;
+    Ok(token_table(&tokens, OffsetDateTime::now_utc()))
+}
+
+/// Revokes token `id`; what happened, in words.
+pub(crate) async fn revoke(
+    settings: &Settings,
+    database: &tokio_postgres::Config,
+    id: i64,
+) -> anyhow::Result<String> {
+    let client = connect(settings, database).await?;
+    match revoke_token(&client, TokenId(id)).await? {
+        Revocation::Revoked => Ok(format!(
+            "revoked token {id}; instances refuse it within auth.token_cache_ttl_ms"
+        )),
+        Revocation::AlreadyRevoked => Ok(format!("token {id} was already revoked")),
+        Revocation::NotFound => anyhow::bail!("there is no token {id}"),
+    }
+}
+
+async fn connect(
+    settings: &Settings,
+    database: &tokio_postgres::Config,
+) -> anyhow::Result<deadpool_postgres::Object> {
+    migrations::run_migrations(database).await?;
+    let pool = storage::connect_pool(database, settings.database.pool())?;
+    pool.get().await.context("connecting to the database")
+}
+
+async fn mint(
+    client: &impl GenericClient,
+    user_id: UserId,
+    new: &NewToken,
+) -> anyhow::Result<String> {
+    let (secret, hash) = auth::new_secret();
+    let id = insert_token(
+        client,
+        user_id,
+        new.name.as_deref(),
+        &hash,
+        new.expires_in_days,
+    )
+    .await?;
+    Ok(format!("{id}.{secret}"))
+}
+
+async fn resolve(client: &impl GenericClient, user: &UserRef) -> anyhow::Result<UserId> {
+    match user {
+        UserRef::Name(name) => find_user(client, name)
+            .await?
+            .with_context(|| format!("there is no user named {name:?}")),
+        UserRef::Id(id) => {
+            anyhow::ensure!(
+                user_exists(client, UserId(*id)).await?,
+                "there is no user {id}"
+            );
+            Ok(UserId(*id))
+        }
+    }
+}
+
+fn token_table(tokens: &[TokenInfo], now: OffsetDateTime) -> String {
+    let when = |at: Option<OffsetDateTime>| {
+        at.and_then(|at| at.replace_nanosecond(0).ok()?.format(&Rfc3339).ok())
+            .unwrap_or_else(|| "-".to_owned())
+    };
+    let rows: Vec<[String; 6]> = tokens
+        .iter()
+        .map(|token| {
+            let status = match (token.revoked_at, token.expires_at) {
+                (Some(_), _) => "revoked",
+                (None, Some(expires)) if expires <= now => "expired",
+                _ => "active",
+            };
+            [
+                token.id.to_string(),
+                token.name.clone(),
+                when(Some(token.created_at)),
+                when(token.expires_at),
+                when(token.last_used_at),
+                status.to_owned(),
+            ]
+        })
+        .collect();
+    let header = ["ID", "NAME", "CREATED", "EXPIRES", "LAST USED", "STATUS"].map(str::to_owned);
+    let widths: Vec<usize> = (0..header.len())
+        .map(|column| {
+            std::iter::once(&header)
+                .chain(&rows)
+                .map(|row| row[column].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut table = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        let _ = writeln!(table, "{}", cells.join("  ").trim_end());
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn the_token_table_shows_status_and_no_secret() {
+        let now = datetime!(2026-11-30 12:00 UTC);
+        let token = |id, name: &str, expires_at, revoked_at| TokenInfo {
+            id: TokenId(id),
+            name: name.to_owned(),
+            created_at: datetime!(2026-11-01 08:00:00.5 UTC),
+            expires_at,
+            last_used_at: None,
+            revoked_at,
+        };
+        let table = token_table(
+            &[
+                token(1, "first token", None, None),
+                token(2, "ci", Some(datetime!(2026-11-02 0:00 UTC)), None),
+                token(3, "laptop", None, Some(now)),
+            ],
+            now,
+        );
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 4);
+        assert!(lines[0].starts_with("ID  NAME"));
+        assert!(
+            lines[1].contains("first token  2026-11-01T08:00:00Z  -"),
+            "{table}"
+        );
+        assert!(lines[1].ends_with("active"));
+        assert!(lines[2].ends_with("expired"));
+        assert!(lines[3].ends_with("revoked"));
+    }
+}

@@ -1,0 +1,195 @@
+//! Identity tokens (JWTs) of the configured OpenID Connect issuers: which issuer, which key,
+//! and whether every check holds. What a check's failure says names the check, never a key.
+
+mod keys;
+
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, Validation};
+use serde::Deserialize;
+
+use crate::configuration::AuthSettings;
+use crate::domain::identity::Identity;
+
+use keys::{FetchPolicy, IssuerKeys, KeyLookup};
+
+/// Only asymmetric algorithms: with an HMAC algorithm anyone holding the (public) key could
+/// sign, and `none` signs nothing.
+const ACCEPTED_ALGORITHMS: [Algorithm; 2] = [Algorithm::RS256, Algorithm::ES256];
+
+/// Whether `token` has the shape of a JWT (three dot-separated parts) rather than of an API
+/// token (`<id>.<secret>`).
+pub(super) fn looks_like_jwt(token: &str) -> bool {
+    token.bytes().filter(|&byte| byte == b'.').count() == 2
+}
+
+/// A verified identity token.
+#[derive(Debug)]
+pub(super) struct VerifiedToken {
+    pub(super) identity: Identity,
+    /// When the token stops being valid (its `exp` plus the leeway).
+    pub(super) valid_for: Duration,
+}
+
+/// Why a token was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Refusal {
+    /// A check failed: 401, with this message.
+    Invalid(String),
+    /// The key is not cached and its issuer cannot be reached: 503.
+    KeysUnavailable,
+}
+
+fn invalid(message: impl Into<String>) -> Refusal {
+    Refusal::Invalid(message.into())
+}
+
+/// Verifies tokens of every configured issuer.
+pub(super) struct OidcVerifier {
+    issuers: Vec<Issuer>,
+}
+
+struct Issuer {
+    name: String,
+    keys: IssuerKeys,
+    /// Per algorithm, since a key verifies exactly one.
+    validation: Validation,
+}
+
+#[derive(Deserialize)]
+struct UnverifiedIssuer {
+    iss: Option<String>,
+}
+
+/// `exp` is required by the validation; `sub` is checked here.
+#[derive(Deserialize)]
+struct Claims {
+    sub: Option<String>,
+    exp: Option<u64>,
+}
+
+impl OidcVerifier {
+    pub(super) fn new(settings: &AuthSettings) -> anyhow::Result<OidcVerifier> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(settings.jwks_fetch_timeout_ms))
+            .build()
+            .context("building the HTTP client for identity providers")?;
+        let policy = FetchPolicy {
+            refetch_interval: Duration::from_millis(settings.jwks_refetch_interval_ms),
+            max_age: Duration::from_millis(settings.jwks_max_age_ms),
+        };
+        let issuers = settings
+            .oidc
+            .iter()
+            .map(|oidc| {
+                let mut validation = Validation::new(Algorithm::RS256);
+                validation.leeway = settings.jwt_leeway_secs;
+                validation.validate_nbf = true;
+                validation.set_issuer(&[&oidc.issuer]);
+                validation.set_audience(&[&oidc.audience]);
+                validation.required_spec_claims =
+                    HashSet::from(["exp", "iss", "aud", "sub"].map(str::to_owned));
+                Issuer {
+                    name: oidc.issuer.clone(),
+                    keys: IssuerKeys::new(
+                        oidc.issuer.clone(),
+                        oidc.jwks_uri.clone(),
+                        http.clone(),
+                        policy,
+                    ),
+                    validation,
+                }
+            })
+            .collect();
+        Ok(OidcVerifier { issuers })
+    }
+
+    /// The identity `token` proves, if every check holds.
+    pub(super) async fn verify(&self, token: &str) -> Result<VerifiedToken, Refusal> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| {
+            invalid(
+                "token header is unreadable or names an algorithm that is not accepted \
+                 (RS256 and ES256 are)",
+            )
+        })?;
+        if !ACCEPTED_ALGORITHMS.contains(&header.alg) {
+            return Err(invalid(format!(
+                "token algorithm {:?} is not accepted (RS256 and ES256 are)",
+                header.alg
+            )));
+        }
+        let kid = header
+            .kid
+            .ok_or_else(|| invalid("token header names no signing key (kid)"))?;
+        let claimed: UnverifiedIssuer = jsonwebtoken::dangerous::insecure_decode_claims(token)
+            .map_err(|_| invalid("token payload is unreadable"))?;
+        let issuer = self
+            .issuers
+            .iter()
+            .find(|issuer| claimed.iss.as_deref() == Some(issuer.name.as_str()))
+            .ok_or_else(|| invalid("token issuer (iss) is not accepted"))?;
+        let key = match issuer.keys.find(&kid).await {
+            KeyLookup::Found(key) => key,
+            KeyLookup::Unknown => {
+                return Err(invalid(
+                    "token is signed with a key its issuer does not publish",
+                ));
+            }
+            KeyLookup::Unavailable => return Err(Refusal::KeysUnavailable),
+        };
+        if key.algorithm != header.alg {
+            return Err(invalid("token algorithm does not match its signing key"));
+        }
+        let mut validation = issuer.validation.clone();
+        validation.algorithms = vec![key.algorithm];
+        let claims = jsonwebtoken::decode::<Claims>(token, &key.key, &validation)
+            .map_err(|error| invalid(failed_check(error.kind())))?
+            .claims;
+        let subject = claims
+            .sub
+            .filter(|sub| !sub.is_empty())
+            .ok_or_else(|| invalid("token has no subject (sub)"))?;
+        let exp = claims.exp.unwrap_or_default() + validation.leeway;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        Ok(VerifiedToken {
+            identity: Identity {
+                issuer: issuer.name.clone(),
+                subject,
+            },
+            valid_for: Duration::from_secs(exp.saturating_sub(now)),
+        })
+    }
+}
+
+/// Which check a verification error means, in words for the caller.
+fn failed_check(kind: &ErrorKind) -> String {
+    match kind {
+        ErrorKind::InvalidSignature => "token signature does not verify".into(),
+        ErrorKind::ExpiredSignature => "token has expired (exp)".into(),
+        ErrorKind::ImmatureSignature => "token is not valid yet (nbf)".into(),
+        ErrorKind::InvalidAudience => "token is not meant for this API (aud)".into(),
+        ErrorKind::InvalidIssuer => "token issuer (iss) is not accepted".into(),
+        ErrorKind::InvalidAlgorithm => "token algorithm does not match its signing key".into(),
+        ErrorKind::MissingRequiredClaim(claim) => format!("token lacks the {claim} claim"),
+        ErrorKind::InvalidClaimFormat(claim) => format!("token claim {claim} is malformed"),
+        _ => "token is malformed".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jwts_and_api_tokens_are_told_apart_by_shape() {
+        assert!(looks_like_jwt("eyJh.eyJi.c2ln"));
+        assert!(!looks_like_jwt("42.0123abcdef"));
+        assert!(!looks_like_jwt("a.b.c.d"));
+    }
+}
