@@ -24,6 +24,8 @@ mod isolation;
 mod logs;
 mod metrics;
 mod multi_instance;
+mod oidc;
+mod oidc_issuer;
 mod passivation;
 mod production;
 mod quota;

@@ -1,0 +1,398 @@
+//! Identity tokens of a real OpenID Connect issuer on localhost (`oidc_issuer`): accepted beside
+//! API tokens, refused with 401 `invalid_token` naming the failed check, keys fetched, rotated,
+//! rate-limited and kept while the issuer is down, and first contact provisioning one user.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, TestDb, status_and_json};
+use crate::oidc_issuer::{SigningKey, TestIssuer};
+
+/// Failed checks would otherwise run into the per-address throttle.
+fn tolerant(settings: &mut email_sessions::Settings) {
+    settings.auth.failures_before_throttle = 10_000;
+}
+
+async fn identity_users(db: &TestDb, subject: &str) -> Vec<i64> {
+    db.client()
+        .await
+        .query(
+            "SELECT user_id FROM identities WHERE subject = $1",
+            &[&subject],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
+#[actix_web::test]
+async fn identity_tokens_work_beside_api_tokens_and_each_person_sees_only_their_sessions() {
+    // Arrange
+    let rsa = SigningKey::rsa(0, "rsa-1");
+    let ec = SigningKey::p256("ec-1");
+    let issuer = TestIssuer::start(&[&rsa, &ec]).await;
+    let db = TestDb::create().await;
+    let app = TestApp::spawn_on(&db, |settings| issuer.configure(settings)).await;
+    let api_token = db.create_user("alice").await;
+    let ada = rsa.sign(&issuer.claims("ada"));
+    let ada_again = ec.sign(&issuer.claims("ada"));
+    let bob = rsa.sign(&issuer.claims("bob"));
+
+    // Act
+    let minted = app.mint(&ada).await.status().as_u16();
+    let written = app
+        .put_form(&ada, "s1", "to=a@x.com&subject=hi")
+        .await
+        .status()
+        .as_u16();
+    let read_by_other_key = app.get_session(&ada_again, "s1").await.status().as_u16();
+    let read_by_bob = app.get_session(&bob, "s1").await.status().as_u16();
+    let read_by_api_token = app.get_session(&api_token, "s1").await.status().as_u16();
+    let api_token_writes = app
+        .put_form(&api_token, "s1", "to=b@x.com")
+        .await
+        .status()
+        .as_u16();
+
+    // Assert
+    assert_eq!((minted, written), (201, 201));
+    assert_eq!(read_by_other_key, 200, "an ES256 token of the same person");
+    assert_eq!((read_by_bob, read_by_api_token), (404, 404));
+    assert_eq!(api_token_writes, 201, "the API token's user has its own s1");
+    let ada_users = identity_users(&db, "ada").await;
+    assert_eq!(ada_users.len(), 1);
+    let owners: Vec<i64> = db
+        .client()
+        .await
+        .query(
+            "SELECT user_id FROM email_sessions WHERE session_id = 's1' ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(owners, vec![ada_users[0], db.user_of(&api_token).await]);
+}
+
+/// `claims` with `changes` merged in (a `null` removes the claim).
+fn with(mut claims: Value, changes: Value) -> Value {
+    for (name, value) in changes.as_object().unwrap() {
+        if value.is_null() {
+            claims.as_object_mut().unwrap().remove(name);
+        } else {
+            claims[name] = value.clone();
+        }
+    }
+    claims
+}
+
+fn encode_part(value: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap())
+}
+
+#[actix_web::test]
+async fn every_bad_identity_token_is_401_naming_the_check_and_provisions_nobody() {
+    // Arrange
+    let key = SigningKey::rsa(0, "rsa-1");
+    let issuer = TestIssuer::start(&[&key]).await;
+    let db = TestDb::create().await;
+    let app = TestApp::spawn_on(&db, |settings| {
+        issuer.configure(settings);
+        tolerant(settings);
+    })
+    .await;
+    let now = jsonwebtoken::get_current_timestamp();
+    let claims = issuer.claims("mallory");
+    let valid = key.sign(&claims);
+    let mut parts: Vec<String> = valid.split('.').map(str::to_owned).collect();
+    parts[1] = encode_part(&with(claims.clone(), json!({"sub": "ada"})));
+    let tampered = parts.join(".");
+    let unsigned = format!(
+        "{}.{}.",
+        encode_part(&json!({"alg": "none", "kid": "rsa-1"})),
+        encode_part(&claims)
+    );
+    let impostor = SigningKey::rsa(2, "rsa-1");
+    let cases = [
+        (
+            "expired",
+            key.sign(&with(claims.clone(), json!({"exp": now - 120}))),
+            "expired",
+        ),
+        (
+            "not yet valid",
+            key.sign(&with(claims.clone(), json!({"nbf": now + 120}))),
+            "not valid yet",
+        ),
+        (
+            "wrong audience",
+            key.sign(&with(claims.clone(), json!({"aud": "api://other"}))),
+            "(aud)",
+        ),
+        (
+            "wrong issuer",
+            key.sign(&with(
+                claims.clone(),
+                json!({"iss": "https://evil.example"}),
+            )),
+            "(iss)",
+        ),
+        (
+            "no subject",
+            key.sign(&with(claims.clone(), json!({"sub": null}))),
+            "sub",
+        ),
+        (
+            "no expiry",
+            key.sign(&with(claims.clone(), json!({"exp": null}))),
+            "exp",
+        ),
+        ("tampered payload", tampered, "signature"),
+        ("alg: none", unsigned, "algorithm"),
+        (
+            "HS256 keyed with the public key",
+            key.sign_hs256_with_public_key(&claims),
+            "algorithm",
+        ),
+        (
+            "unknown kid",
+            SigningKey::rsa(0, "rsa-unknown").sign(&claims),
+            "does not publish",
+        ),
+        ("right kid, other key", impostor.sign(&claims), "signature"),
+    ];
+
+    // Act
+    let mut answers = Vec::new();
+    for (label, token, _) in &cases {
+        let response = app.mint(token).await;
+        let challenge = response
+            .headers()
+            .get("www-authenticate")
+            .map(|value| value.to_str().unwrap().to_owned());
+        let (status, body) = status_and_json(response).await;
+        answers.push((*label, status, body, challenge));
+    }
+    let within_leeway = app
+        .mint(&key.sign(&with(
+            claims.clone(),
+            json!({"exp": now - 30, "sub": "late"}),
+        )))
+        .await
+        .status()
+        .as_u16();
+
+    // Assert
+    for ((label, status, body, challenge), (_, _, expected)) in answers.iter().zip(&cases) {
+        assert_eq!(*status, 401, "{label}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_token", "{label}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(expected),
+            "{label}: {message:?} should say {expected:?}"
+        );
+        assert!(
+            !message.contains("BEGIN") && !message.contains("rsa-1"),
+            "{label}: {message}"
+        );
+        assert_eq!(
+            challenge.as_deref(),
+            Some("Bearer error=\"invalid_token\""),
+            "{label}"
+        );
+    }
+    assert_eq!(identity_users(&db, "ada").await, Vec::<i64>::new());
+    assert_eq!(identity_users(&db, "mallory").await, Vec::<i64>::new());
+    assert_eq!(
+        within_leeway, 201,
+        "30 s past exp is inside the 60 s leeway"
+    );
+}
+
+#[actix_web::test]
+async fn a_key_added_by_rotation_is_fetched_when_a_token_names_it() {
+    // Arrange
+    let old = SigningKey::rsa(0, "2026-11");
+    let new = SigningKey::rsa(1, "2026-12");
+    let issuer = TestIssuer::start(&[&old]).await;
+    let db = TestDb::create().await;
+    let app = TestApp::spawn_on(&db, |settings| {
+        issuer.configure(settings);
+        settings.auth.jwks_refetch_interval_ms = 0;
+    })
+    .await;
+    assert_eq!(
+        app.mint(&old.sign(&issuer.claims("ada"))).await.status(),
+        201
+    );
+
+    // Act
+    issuer.publish(&new);
+    let with_new_key = app
+        .mint(&new.sign(&issuer.claims("ada")))
+        .await
+        .status()
+        .as_u16();
+    let with_old_key = app
+        .mint(&old.sign(&issuer.claims("bob")))
+        .await
+        .status()
+        .as_u16();
+
+    // Assert
+    assert_eq!((with_new_key, with_old_key), (201, 201));
+    assert_eq!(
+        issuer.jwks_fetches(),
+        2,
+        "once at first use, once for the new kid"
+    );
+}
+
+#[actix_web::test]
+async fn a_flood_of_made_up_key_ids_fetches_the_keys_at_most_once_per_interval() {
+    // Arrange
+    let key = SigningKey::rsa(0, "real");
+    let issuer = TestIssuer::start(&[&key]).await;
+    let db = TestDb::create().await;
+    let app = TestApp::spawn_on(&db, |settings| {
+        issuer.configure(settings);
+        tolerant(settings);
+        settings.auth.jwks_refetch_interval_ms = 60_000;
+    })
+    .await;
+    assert_eq!(
+        app.mint(&key.sign(&issuer.claims("ada"))).await.status(),
+        201
+    );
+
+    // Act
+    let flood = (0..50).map(|n| {
+        let token = SigningKey::rsa(0, &format!("made-up-{n}")).sign(&issuer.claims("ada"));
+        let app = &app;
+        async move { app.mint(&token).await.status().as_u16() }
+    });
+    let statuses = join_all(flood).await;
+
+    // Assert
+    assert!(statuses.iter().all(|&status| status == 401), "{statuses:?}");
+    assert!(
+        issuer.jwks_fetches() <= 2,
+        "{} JWKS fetches for 50 made-up kids",
+        issuer.jwks_fetches()
+    );
+}
+
+#[actix_web::test]
+async fn cached_keys_keep_working_while_the_issuer_is_down_and_unknown_ones_get_503() {
+    // Arrange: keys are always stale and may always be refetched, so every request below
+    // tries the issuer and finds it gone.
+    let key = SigningKey::rsa(0, "cached");
+    let issuer = TestIssuer::start(&[&key]).await;
+    let never_fetched = TestIssuer::start(&[&key]).await;
+    let db = TestDb::create().await;
+    let app = TestApp::spawn_on(&db, |settings| {
+        issuer.configure(settings);
+        never_fetched.configure(settings);
+        settings.auth.jwks_refetch_interval_ms = 0;
+        settings.auth.jwks_max_age_ms = 0;
+    })
+    .await;
+    assert_eq!(
+        app.mint(&key.sign(&issuer.claims("ada"))).await.status(),
+        201
+    );
+
+    // Act
+    issuer.stop().await;
+    never_fetched.stop().await;
+    let cached_key = app
+        .mint(&key.sign(&issuer.claims("bob")))
+        .await
+        .status()
+        .as_u16();
+    let unknown_kid = app
+        .mint(&SigningKey::rsa(1, "new").sign(&issuer.claims("bob")))
+        .await;
+    let retry_after = unknown_kid.headers().get("retry-after").cloned();
+    let (unknown_status, unknown_body) = status_and_json(unknown_kid).await;
+    let (cold_status, _) =
+        status_and_json(app.mint(&key.sign(&never_fetched.claims("ada"))).await).await;
+
+    // Assert
+    assert_eq!(
+        cached_key, 201,
+        "a cached key stays in use while its issuer is down"
+    );
+    assert_eq!(unknown_status, 503, "{unknown_body}");
+    assert_eq!(
+        unknown_body["error"]["code"],
+        "identity_provider_unavailable"
+    );
+    assert!(retry_after.is_some());
+    assert_eq!(
+        cold_status, 503,
+        "no keys were ever fetched from this issuer"
+    );
+}
+
+#[actix_web::test]
+async fn forty_first_requests_of_one_new_identity_over_two_instances_make_one_user() {
+    // Arrange
+    let key = SigningKey::rsa(0, "k");
+    let issuer = TestIssuer::start(&[&key]).await;
+    let db = TestDb::create().await;
+    let instances = [
+        TestApp::spawn_on(&db, |settings| issuer.configure(settings)).await,
+        TestApp::spawn_on(&db, |settings| issuer.configure(settings)).await,
+    ];
+    // Each instance fetches the keys once beforehand, so the forty meet in provisioning.
+    for app in &instances {
+        let warm = key.sign(&issuer.claims("someone-else"));
+        assert_eq!(app.mint(&warm).await.status(), 201);
+    }
+    let newcomer = key.sign(&issuer.claims("newcomer"));
+
+    // Act
+    let requests = (0..40).map(|n| {
+        let app = &instances[n % 2];
+        let token = &newcomer;
+        async move {
+            let response = app
+                .put_form(token, &format!("first-{n}"), &format!("to=r{n}@x.com"))
+                .await;
+            status_and_json(response).await
+        }
+    });
+    let answers = join_all(requests).await;
+
+    // Assert
+    for (status, body) in &answers {
+        assert_eq!(*status, 201, "{body}");
+    }
+    let users = identity_users(&db, "newcomer").await;
+    assert_eq!(users.len(), 1, "one identity row");
+    let client = db.client().await;
+    let owners: Vec<i64> = client
+        .query(
+            "SELECT DISTINCT user_id FROM email_sessions WHERE session_id LIKE 'first-%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(owners, users, "every session belongs to the one user");
+    let unnamed: i64 = client
+        .query_one("SELECT count(*) FROM users WHERE name IS NULL", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(unnamed, 2, "newcomer and someone-else, and no orphan users");
+}
