@@ -93,8 +93,7 @@ enum TokenCommand {
 #[group(required = true, multiple = false)]
 struct UserArg {
     /// The user's name.
-    #[arg(value_name = "USER")]
-    name: Option<String>,
+    user: Option<String>,
     /// The user's ID instead of its name.
     #[arg(long)]
     user_id: Option<i64>,
@@ -102,7 +101,7 @@ struct UserArg {
 
 impl From<UserArg> for UserRef {
     fn from(user: UserArg) -> UserRef {
-        match (user.name, user.user_id) {
+        match (user.user, user.user_id) {
             (_, Some(id)) => UserRef::Id(id),
             (name, None) => UserRef::Name(name.unwrap_or_default()),
         }
@@ -197,4 +196,26 @@ async fn run_token_command(
     };
     println!("{output}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_user_is_named_or_given_by_id_but_not_both() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args.iter().copied());
+        assert!(parse(&["es", "token", "list", "dana"]).is_ok());
+        assert!(parse(&["es", "token", "list", "--user-id", "7"]).is_ok());
+        assert!(parse(&["es", "token", "list"]).is_err());
+        assert!(parse(&["es", "token", "list", "dana", "--user-id", "7"]).is_err());
+        assert!(parse(&["es", "token", "create", "dana", "--expires-in", "0"]).is_err());
+        assert!(parse(&["es", "token", "create", "dana", "--name", " "]).is_err());
+    }
 }

@@ -33,4 +33,5 @@ mod race;
 mod retention;
 mod sessions;
 mod timeouts;
+mod tokens;
 mod update;
