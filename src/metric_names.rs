@@ -30,6 +30,8 @@ pub const UPDATE_REROUTES: &str = "email_sessions_update_reroutes_total";
 pub const TOKEN_LOOKUPS: &str = "email_sessions_token_lookups_total";
 /// Requests refused with 401 for a bad token.
 pub const AUTH_FAILURES: &str = "email_sessions_auth_failures_total";
+/// Fetches of an identity provider's signing keys, labelled `outcome="ok"` or `"failed"`.
+pub const JWKS_FETCHES: &str = "email_sessions_jwks_fetches_total";
 /// Sessions deleted by the retention sweep.
 pub const RETENTION_DELETED: &str = "email_sessions_retention_deleted_total";
 /// Session actors alive in this instance.
@@ -84,6 +86,10 @@ pub fn describe_all() {
     );
     describe_counter!(TOKEN_LOOKUPS, "Token lookups in the database");
     describe_counter!(AUTH_FAILURES, "Requests refused for a bad token");
+    describe_counter!(
+        JWKS_FETCHES,
+        "Fetches of identity providers' signing keys, by outcome"
+    );
     describe_counter!(RETENTION_DELETED, "Sessions deleted by the retention sweep");
     describe_gauge!(LIVE_ACTORS, "Session actors alive in this instance");
     describe_gauge!(WAITING_UPDATES, "Update requests waiting in session actors");

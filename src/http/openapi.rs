@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use actix_web::http::header::{CACHE_CONTROL, LOCATION};
 use actix_web::{HttpResponse, web};
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorCode, ErrorDetail};
@@ -63,7 +63,18 @@ impl Modify for ContractDetails {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API token (`<token id>.<secret>`, from `email-sessions token \
+                         create`), or an identity token (a JWT signed with RS256 or ES256) of \
+                         an issuer in `[[auth.oidc]]`, whose `aud` holds the configured \
+                         audience. A token that fails a check gets 401 `invalid_token`, its \
+                         message naming the check.",
+                    ))
+                    .build(),
+            ),
         );
     }
 }

@@ -11,6 +11,8 @@ use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, P
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 
+use crate::metric_names;
+
 /// A key that may verify tokens, and the one algorithm it verifies.
 #[derive(Clone)]
 pub(super) struct SigningKey {
@@ -92,7 +94,10 @@ impl IssuerKeys {
             .is_some_and(|last| now.duration_since(last) < self.policy.refetch_interval);
         if !fetched_lately {
             state.last_attempt = Some(now);
-            match self.fetch(&mut state).await {
+            let fetched = self.fetch(&mut state).await;
+            let outcome = if fetched.is_ok() { "ok" } else { "failed" };
+            metrics::counter!(metric_names::JWKS_FETCHES, "outcome" => outcome).increment(1);
+            match fetched {
                 Ok(keys) => {
                     state.last_failed = false;
                     *self
