@@ -162,7 +162,7 @@ impl Authenticator {
         };
         // Once per cache period, not once per request; a failed note costs nobody a request.
         let store = inner.store.clone();
-        tokio::spawn(async move {
+        actix_web::rt::spawn(async move {
             if let Err(error) = store.touch_token(token_id).await {
                 tracing::debug!(error = %error, "could not note an API token's use");
             }

@@ -108,26 +108,14 @@ impl Store {
     /// Token `id` as verification needs it. Not retried: a client whose token check failed
     /// transiently is answered 503 at once and tries again itself.
     pub async fn find_token(&self, id: TokenId) -> Result<Option<StoredToken>, StorageError> {
-        let client = self
-            .pool
-            .get()
+        self.once(async |client| tokens::find(client, id).await)
             .await
-            .map_err(|error| StorageError::Unavailable(error.into()))?;
-        tokens::find(&client, id)
-            .await
-            .map_err(StorageError::classify)
     }
 
     /// Notes that token `id` was just used. Not retried: the note is best effort.
     pub async fn touch_token(&self, id: TokenId) -> Result<(), StorageError> {
-        let client = self
-            .pool
-            .get()
+        self.once(async |client| tokens::touch(client, id).await)
             .await
-            .map_err(|error| StorageError::Unavailable(error.into()))?;
-        tokens::touch(&client, id)
-            .await
-            .map_err(StorageError::classify)
     }
 
     /// The user of `identity`, created on its first contact.
@@ -147,6 +135,20 @@ impl Store {
             operation(&client).await
         })
         .await
+    }
+
+    /// Runs `operation` once on a pooled connection, for callers that would rather answer at
+    /// once than wait through retries.
+    async fn once<T>(
+        &self,
+        operation: impl AsyncFn(&Client) -> anyhow::Result<T>,
+    ) -> Result<T, StorageError> {
+        let client = self
+            .pool
+            .get()
+            .await
+            .map_err(|error| StorageError::Unavailable(error.into()))?;
+        operation(&client).await.map_err(StorageError::classify)
     }
 
     /// Whether the database answers a trivial query (readiness).

@@ -15,13 +15,27 @@ fn tolerant(settings: &mut email_sessions::Settings) {
     settings.auth.failures_before_throttle = 10_000;
 }
 
-async fn identity_users(db: &TestDb, subject: &str) -> Vec<i64> {
+/// An issuer publishing `keys`, a fresh database, and an instance accepting the issuer's tokens
+/// with settings changed by `tweak`.
+async fn issuer_and_app(
+    keys: &[&SigningKey],
+    tweak: impl FnOnce(&mut email_sessions::Settings),
+) -> (TestIssuer, TestDb, TestApp) {
+    let issuer = TestIssuer::start(keys).await;
+    let db = TestDb::create().await;
+    let app = TestApp::spawn_on(&db, |settings| {
+        issuer.configure(settings);
+        tweak(settings);
+    })
+    .await;
+    (issuer, db, app)
+}
+
+/// The first column of `sql`'s rows, given its one parameter.
+async fn ids(db: &TestDb, sql: &str, parameter: &str) -> Vec<i64> {
     db.client()
         .await
-        .query(
-            "SELECT user_id FROM identities WHERE subject = $1",
-            &[&subject],
-        )
+        .query(sql, &[&parameter])
         .await
         .unwrap()
         .iter()
@@ -29,14 +43,27 @@ async fn identity_users(db: &TestDb, subject: &str) -> Vec<i64> {
         .collect()
 }
 
+async fn identity_users(db: &TestDb, subject: &str) -> Vec<i64> {
+    ids(
+        db,
+        "SELECT user_id FROM identities WHERE subject = $1",
+        subject,
+    )
+    .await
+}
+
+/// The owners of the sessions whose IDs are `LIKE pattern`, in the order they were created.
+async fn session_owners(db: &TestDb, pattern: &str) -> Vec<i64> {
+    let sql = "SELECT user_id FROM email_sessions WHERE session_id LIKE $1 ORDER BY id";
+    ids(db, sql, pattern).await
+}
+
 #[actix_web::test]
 async fn identity_tokens_work_beside_api_tokens_and_each_person_sees_only_their_sessions() {
     // Arrange
     let rsa = SigningKey::rsa(0, "rsa-1");
     let ec = SigningKey::p256("ec-1");
-    let issuer = TestIssuer::start(&[&rsa, &ec]).await;
-    let db = TestDb::create().await;
-    let app = TestApp::spawn_on(&db, |settings| issuer.configure(settings)).await;
+    let (issuer, db, app) = issuer_and_app(&[&rsa, &ec], |_| {}).await;
     let api_token = db.create_user("alice").await;
     let ada = rsa.sign(&issuer.claims("ada"));
     let ada_again = ec.sign(&issuer.claims("ada"));
@@ -65,18 +92,7 @@ async fn identity_tokens_work_beside_api_tokens_and_each_person_sees_only_their_
     assert_eq!(api_token_writes, 201, "the API token's user has its own s1");
     let ada_users = identity_users(&db, "ada").await;
     assert_eq!(ada_users.len(), 1);
-    let owners: Vec<i64> = db
-        .client()
-        .await
-        .query(
-            "SELECT user_id FROM email_sessions WHERE session_id = 's1' ORDER BY id",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
+    let owners = session_owners(&db, "s1").await;
     assert_eq!(owners, vec![ada_users[0], db.user_of(&api_token).await]);
 }
 
@@ -100,10 +116,7 @@ fn encode_part(value: &Value) -> String {
 async fn every_bad_identity_token_is_401_naming_the_check_and_provisions_nobody() {
     // Arrange
     let key = SigningKey::rsa(0, "rsa-1");
-    let issuer = TestIssuer::start(&[&key]).await;
-    let db = TestDb::create().await;
-    let app = TestApp::spawn_on(&db, |settings| {
-        issuer.configure(settings);
+    let (issuer, db, app) = issuer_and_app(&[&key], |settings| {
         tolerant(settings);
     })
     .await;
@@ -220,10 +233,7 @@ async fn a_key_added_by_rotation_is_fetched_when_a_token_names_it() {
     // Arrange
     let old = SigningKey::rsa(0, "2026-11");
     let new = SigningKey::rsa(1, "2026-12");
-    let issuer = TestIssuer::start(&[&old]).await;
-    let db = TestDb::create().await;
-    let app = TestApp::spawn_on(&db, |settings| {
-        issuer.configure(settings);
+    let (issuer, _db, app) = issuer_and_app(&[&old], |settings| {
         settings.auth.jwks_refetch_interval_ms = 0;
     })
     .await;
@@ -258,10 +268,7 @@ async fn a_key_added_by_rotation_is_fetched_when_a_token_names_it() {
 async fn a_flood_of_made_up_key_ids_fetches_the_keys_at_most_once_per_interval() {
     // Arrange
     let key = SigningKey::rsa(0, "real");
-    let issuer = TestIssuer::start(&[&key]).await;
-    let db = TestDb::create().await;
-    let app = TestApp::spawn_on(&db, |settings| {
-        issuer.configure(settings);
+    let (issuer, _db, app) = issuer_and_app(&[&key], |settings| {
         tolerant(settings);
         settings.auth.jwks_refetch_interval_ms = 60_000;
     })
@@ -377,19 +384,15 @@ async fn forty_first_requests_of_one_new_identity_over_two_instances_make_one_us
     }
     let users = identity_users(&db, "newcomer").await;
     assert_eq!(users.len(), 1, "one identity row");
-    let client = db.client().await;
-    let owners: Vec<i64> = client
-        .query(
-            "SELECT DISTINCT user_id FROM email_sessions WHERE session_id LIKE 'first-%'",
-            &[],
-        )
+    let owners = session_owners(&db, "first-%").await;
+    assert_eq!(
+        owners,
+        vec![users[0]; 40],
+        "every session belongs to the one user"
+    );
+    let unnamed: i64 = db
+        .client()
         .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
-    assert_eq!(owners, users, "every session belongs to the one user");
-    let unnamed: i64 = client
         .query_one("SELECT count(*) FROM users WHERE name IS NULL", &[])
         .await
         .unwrap()
