@@ -399,3 +399,32 @@ async fn forty_first_requests_of_one_new_identity_over_two_instances_make_one_us
         .get(0);
     assert_eq!(unnamed, 2, "newcomer and someone-else, and no orphan users");
 }
+
+#[actix_web::test]
+async fn a_remembered_identity_token_is_refused_once_it_expires() {
+    // Arrange: no leeway, and a token cache that would remember the token far longer.
+    let key = SigningKey::rsa(0, "k");
+    let (issuer, _db, app) = issuer_and_app(&[&key], |settings| {
+        settings.auth.jwt_leeway_secs = 0;
+        settings.auth.token_cache_ttl_ms = 600_000;
+    })
+    .await;
+    let expires_at = jsonwebtoken::get_current_timestamp() + 2;
+    let token = key.sign(&with(issuer.claims("ada"), json!({"exp": expires_at})));
+    assert_eq!(app.mint(&token).await.status(), 201);
+
+    // Act
+    while jsonwebtoken::get_current_timestamp() <= expires_at {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (status, body) = status_and_json(app.mint(&token).await).await;
+
+    // Assert
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("expired")
+    );
+}
