@@ -2,8 +2,6 @@
 //! their API tokens. Each command migrates first (so it works on a fresh database) and prints
 //! only what it was asked for; a new token is printed once and never stored.
 
-use std::fmt::Write as _;
-
 use anyhow::Context;
 use deadpool_postgres::GenericClient;
 use time::OffsetDateTime;
@@ -13,9 +11,9 @@ use crate::auth;
 use crate::configuration::Settings;
 use crate::domain::identity::{TokenId, UserId};
 use crate::storage::admin::{
-    find_user, insert_token, insert_user, list_tokens, revoke_token, user_exists,
+    find_user, insert_token, insert_user, list_tokens, revoke_token, user_exists, users_with,
 };
-use crate::storage::{self, Revocation, TokenInfo, migrations};
+use crate::storage::{self, Revocation, TokenInfo, UserInfo, migrations};
 
 /// Which user a command is about: operators name users, identity-provider users have only IDs.
 #[derive(Debug, Clone)]
@@ -79,6 +77,16 @@ pub(crate) async fn list_user_tokens(
     Ok(token_table(&tokens, OffsetDateTime::now_utc()))
 }
 
+/// Users as a table, all of them or those signing in as `subject` (of any issuer).
+pub(crate) async fn list_users(
+    settings: &Settings,
+    database: &tokio_postgres::Config,
+    subject: Option<&str>,
+) -> anyhow::Result<String> {
+    let client = connect(settings, database).await?;
+    Ok(user_table(&users_with(&client, subject).await?))
+}
+
 /// Revokes token `id`; what happened, in words.
 pub(crate) async fn revoke(
     settings: &Settings,
@@ -136,49 +144,60 @@ async fn resolve(client: &impl GenericClient, user: &UserRef) -> anyhow::Result<
     }
 }
 
-fn token_table(tokens: &[TokenInfo], now: OffsetDateTime) -> String {
-    let when = |at: Option<OffsetDateTime>| {
-        at.and_then(|at| at.replace_nanosecond(0).ok()?.format(&Rfc3339).ok())
-            .unwrap_or_else(|| "-".to_owned())
-    };
-    let rows: Vec<[String; 6]> = tokens
-        .iter()
-        .map(|token| {
-            let status = match (token.revoked_at, token.expires_at) {
-                (Some(_), _) => "revoked",
-                (None, Some(expires)) if expires <= now => "expired",
-                _ => "active",
-            };
-            [
-                token.id.to_string(),
-                token.name.clone(),
-                when(Some(token.created_at)),
-                when(token.expires_at),
-                when(token.last_used_at),
-                status.to_owned(),
-            ]
-        })
-        .collect();
-    let header = ["ID", "NAME", "CREATED", "EXPIRES", "LAST USED", "STATUS"].map(str::to_owned);
-    let widths: Vec<usize> = (0..header.len())
-        .map(|column| {
-            std::iter::once(&header)
-                .chain(&rows)
-                .map(|row| row[column].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut table = String::new();
-    for row in std::iter::once(&header).chain(&rows) {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
-        let _ = writeln!(table, "{}", cells.join("  ").trim_end());
+/// A tab-separated table with a header line: aligned enough on a terminal, and `cut -f`
+/// friendly in a script (names cannot contain control characters).
+fn tsv<const N: usize>(header: [&str; N], rows: impl IntoIterator<Item = [String; N]>) -> String {
+    let mut table = header.join("\t") + "\n";
+    for row in rows {
+        table.push_str(&row.join("\t"));
+        table.push('\n');
     }
     table
+}
+
+/// RFC 3339 to the second, or `-`.
+fn when(at: Option<OffsetDateTime>) -> String {
+    at.and_then(|at| at.replace_nanosecond(0).ok()?.format(&Rfc3339).ok())
+        .unwrap_or_else(|| "-".to_owned())
+}
+
+fn token_table(tokens: &[TokenInfo], now: OffsetDateTime) -> String {
+    let rows = tokens.iter().map(|token| {
+        let status = match (token.revoked_at, token.expires_at) {
+            (Some(_), _) => "revoked",
+            (None, Some(expires)) if expires <= now => "expired",
+            _ => "active",
+        };
+        [
+            token.id.to_string(),
+            token.name.clone(),
+            when(Some(token.created_at)),
+            when(token.expires_at),
+            when(token.last_used_at),
+            status.to_owned(),
+        ]
+    });
+    tsv(
+        ["ID", "NAME", "CREATED", "EXPIRES", "LAST USED", "STATUS"],
+        rows,
+    )
+}
+
+fn user_table(users: &[UserInfo]) -> String {
+    let rows = users.iter().map(|user| {
+        [
+            user.id.to_string(),
+            user.name.clone().unwrap_or_else(|| "-".to_owned()),
+            when(Some(user.created_at)),
+            user.live_tokens.to_string(),
+            if user.identities.is_empty() {
+                "-".to_owned()
+            } else {
+                user.identities.join(", ")
+            },
+        ]
+    });
+    tsv(["ID", "NAME", "CREATED", "LIVE TOKENS", "IDENTITIES"], rows)
 }
 
 #[cfg(test)]
@@ -207,12 +226,8 @@ mod tests {
         );
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 4);
-        assert!(lines[0].starts_with("ID  NAME"));
-        assert!(
-            lines[1].contains("first token  2026-11-01T08:00:00Z  -"),
-            "{table}"
-        );
-        assert!(lines[1].ends_with("active"));
+        assert_eq!(lines[0], "ID\tNAME\tCREATED\tEXPIRES\tLAST USED\tSTATUS");
+        assert_eq!(lines[1], "1\tfirst token\t2026-11-01T08:00:00Z\t-\t-\tactive");
         assert!(lines[2].ends_with("expired"));
         assert!(lines[3].ends_with("revoked"));
     }

@@ -1,4 +1,4 @@
-//! The `email-sessions` command line: `serve`, `migrate`, `user create` and `token
+//! The `email-sessions` command line: `serve`, `migrate`, `user create|list` and `token
 //! create|list|revoke`. Each command finds
 //! its database first (`DATABASE_URL`, or the embedded cluster where the configuration enables
 //! it) and stops at once, naming `DATABASE_URL`, when there is none.
@@ -60,6 +60,12 @@ enum UserCommand {
         #[arg(value_parser = parse_name)]
         name: String,
     },
+    /// Lists users (ID, name, creation, live tokens, identities), oldest first.
+    List {
+        /// Only users signing in as this subject (`sub`), of any issuer.
+        #[arg(long)]
+        subject: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -108,14 +114,17 @@ impl From<UserArg> for UserRef {
     }
 }
 
-/// 1-200 characters once trimmed: what the database accepts as a user's or token's name.
+/// 1-200 characters once trimmed (what the database accepts), none of them a control character
+/// (the lists are tab-separated).
 fn parse_name(raw: &str) -> Result<String, String> {
     let name = raw.trim();
-    if (1..=200).contains(&name.chars().count()) {
-        Ok(name.to_owned())
-    } else {
-        Err("a name is 1 to 200 characters".to_owned())
+    if !(1..=200).contains(&name.chars().count()) {
+        return Err("a name is 1 to 200 characters".to_owned());
     }
+    if name.chars().any(char::is_control) {
+        return Err("a name cannot contain control characters (tabs, newlines)".to_owned());
+    }
+    Ok(name.to_owned())
 }
 
 /// Parses the command line, runs the command, and reports a failure on stderr.
@@ -148,6 +157,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
         } => admin::create_user(&settings, &database.config, &name)
             .await
             .map(|token| println!("{token}")),
+        Command::User {
+            command: UserCommand::List { subject },
+        } => admin::list_users(&settings, &database.config, subject.as_deref())
+            .await
+            .map(|table| print!("{table}")),
         Command::Token { command } => run_token_command(&settings, &database.config, command).await,
     };
     let closed = database.close().await;
@@ -217,5 +231,6 @@ mod tests {
         assert!(parse(&["es", "token", "list", "dana", "--user-id", "7"]).is_err());
         assert!(parse(&["es", "token", "create", "dana", "--expires-in", "0"]).is_err());
         assert!(parse(&["es", "token", "create", "dana", "--name", " "]).is_err());
+        assert!(parse(&["es", "token", "create", "dana", "--name", "a\tb"]).is_err());
     }
 }

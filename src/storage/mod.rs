@@ -18,11 +18,12 @@ pub use retry::{RetryObserver, RetryPolicy, TransientCause};
 pub use sessions::{ChangeResult, MintResult, SessionState};
 pub use store::Store;
 pub use tokens::{Revocation, StoredToken, TokenInfo};
+pub use users::UserInfo;
 
 /// What operator commands do, one statement each, on a client they bring.
 pub mod admin {
     pub use super::tokens::{insert as insert_token, list as list_tokens, revoke as revoke_token};
     pub use super::users::{
-        exists as user_exists, find_by_name as find_user, insert as insert_user,
+        exists as user_exists, find_by_name as find_user, insert as insert_user, list as users_with,
     };
 }

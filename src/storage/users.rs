@@ -5,7 +5,24 @@ use anyhow::Context;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::error::SqlState;
 
+use time::OffsetDateTime;
+
 use crate::domain::identity::{Identity, UserId};
+
+/// A user as `user list` shows it.
+#[derive(Debug, Clone)]
+pub struct UserInfo {
+    /// Its ID (what `--user-id` takes).
+    pub id: UserId,
+    /// The operator's name for it; identity users have none.
+    pub name: Option<String>,
+    /// When it was created (by an operator, or by its identity's first request).
+    pub created_at: OffsetDateTime,
+    /// Tokens neither revoked nor expired.
+    pub live_tokens: i64,
+    /// `issuer subject` of each identity it signs in as.
+    pub identities: Vec<String>,
+}
 
 /// Why a user could not be created.
 #[derive(Debug, thiserror::Error)]
@@ -67,4 +84,38 @@ pub async fn provision(client: &impl GenericClient, identity: &Identity) -> anyh
         .await
         .context("provisioning an identity's user")?;
     Ok(UserId(row.get(0)))
+}
+
+/// Every user, or those with an identity whose subject is `subject`, oldest first.
+pub async fn list(
+    client: &impl GenericClient,
+    subject: Option<&str>,
+) -> anyhow::Result<Vec<UserInfo>> {
+    let rows = client
+        .query(
+            "SELECT u.id, u.name, u.created_at,
+                    (SELECT count(*) FROM api_tokens t
+                      WHERE t.user_id = u.id AND t.revoked_at IS NULL
+                        AND (t.expires_at IS NULL OR t.expires_at > now())),
+                    coalesce((SELECT array_agg(i.issuer || ' ' || i.subject ORDER BY i.created_at)
+                                FROM identities i WHERE i.user_id = u.id), '{}')
+             FROM users u
+             WHERE $1::TEXT IS NULL
+                OR EXISTS (SELECT 1 FROM identities i WHERE i.user_id = u.id AND i.subject = $1)
+             ORDER BY u.id",
+            &[&subject],
+        )
+        .await
+        .context("listing users")?;
+    rows.iter()
+        .map(|row| {
+            Ok(UserInfo {
+                id: UserId(row.try_get(0)?),
+                name: row.try_get(1)?,
+                created_at: row.try_get(2)?,
+                live_tokens: row.try_get(3)?,
+                identities: row.try_get(4)?,
+            })
+        })
+        .collect()
 }

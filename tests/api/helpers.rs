@@ -2,6 +2,7 @@
 //! one fresh database per test) and real HTTP servers on port 0.
 
 use std::path::Path;
+use std::process::{Command, Output};
 use std::sync::Once;
 
 use email_sessions::{Application, Lifecycle, Phase, Settings, Stats, run_migrations};
@@ -310,4 +311,23 @@ async fn user_of_token(client: &tokio_postgres::Client, token: &str) -> i64 {
         .await
         .expect("the token exists")
         .get(0)
+}
+
+/// `email-sessions <args>` on `db`.
+pub fn cli(db: &TestDb, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_email-sessions"))
+        .args(args)
+        .env("DATABASE_URL", db.url())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("running email-sessions")
+}
+
+pub fn stdout_of(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
 }

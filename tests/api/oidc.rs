@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestDb, status_and_json};
+use crate::helpers::{TestApp, TestDb, cli, status_and_json, stdout_of};
 use crate::oidc_issuer::{SigningKey, TestIssuer};
 
 /// Failed checks would otherwise run into the per-address throttle.
@@ -79,6 +79,21 @@ async fn identity_tokens_work_beside_api_tokens_and_each_person_sees_only_their_
     let read_by_other_key = app.get_session(&ada_again, "s1").await.status().as_u16();
     let read_by_bob = app.get_session(&bob, "s1").await.status().as_u16();
     let read_by_api_token = app.get_session(&api_token, "s1").await.status().as_u16();
+    let user_list = stdout_of(&cli(&db, &["user", "list", "--subject", "ada"]));
+    let ada_user_id = user_list
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split('\t')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let ada_api_token = stdout_of(&cli(&db, &["token", "create", "--user-id", &ada_user_id]));
+    let read_by_ada_api_token = app
+        .get_session(ada_api_token.trim(), "s1")
+        .await
+        .status()
+        .as_u16();
     let api_token_writes = app
         .put_form(&api_token, "s1", "to=b@x.com")
         .await
@@ -92,6 +107,20 @@ async fn identity_tokens_work_beside_api_tokens_and_each_person_sees_only_their_
     assert_eq!(api_token_writes, 201, "the API token's user has its own s1");
     let ada_users = identity_users(&db, "ada").await;
     assert_eq!(ada_users.len(), 1);
+    assert_eq!(
+        user_list.lines().count(),
+        2,
+        "a header and ada:\n{user_list}"
+    );
+    assert!(
+        user_list.contains(&format!("\t{} ada", issuer.issuer)),
+        "{user_list}"
+    );
+    assert_eq!(ada_user_id, ada_users[0].to_string());
+    assert_eq!(
+        read_by_ada_api_token, 200,
+        "an API token of an identity user is that user"
+    );
     let owners = session_owners(&db, "s1").await;
     assert_eq!(owners, vec![ada_users[0], db.user_of(&api_token).await]);
 }

@@ -1,29 +1,10 @@
 //! API tokens' lifecycle from the operator's command line: several named tokens per user,
 //! expiry, last use, and revocation seen by every instance within the token cache period.
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-use crate::helpers::{TestApp, TestDb, status_and_json};
-
-/// `email-sessions <args>` on `db`.
-fn cli(db: &TestDb, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_email-sessions"))
-        .args(args)
-        .env("DATABASE_URL", db.url())
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("running email-sessions")
-}
-
-fn stdout_of(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
+use crate::helpers::{TestApp, TestDb, cli, status_and_json, stdout_of};
 
 /// The one line a token command prints.
 fn token_from(output: &Output) -> String {
