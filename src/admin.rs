@@ -227,7 +227,10 @@ mod tests {
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 4);
         assert_eq!(lines[0], "ID\tNAME\tCREATED\tEXPIRES\tLAST USED\tSTATUS");
-        assert_eq!(lines[1], "1\tfirst token\t2026-11-01T08:00:00Z\t-\t-\tactive");
+        assert_eq!(
+            lines[1],
+            "1\tfirst token\t2026-11-01T08:00:00Z\t-\t-\tactive"
+        );
         assert!(lines[2].ends_with("expired"));
         assert!(lines[3].ends_with("revoked"));
     }

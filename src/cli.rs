@@ -39,7 +39,11 @@ enum Command {
         bind: Option<SocketAddr>,
     },
     /// Applies pending migrations and exits.
-    Migrate,
+    Migrate {
+        /// Stop after this version (e.g. to stage a rollout, or to test a data migration).
+        #[arg(long, value_name = "VERSION")]
+        target: Option<u32>,
+    },
     /// Manages API users.
     User {
         #[command(subcommand)]
@@ -149,7 +153,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
     let database = Database::open(&settings).await?;
     let result = match command {
         Command::Serve { .. } => serve(&settings, &database.config).await,
-        Command::Migrate => migrations::run_migrations(&database.config)
+        Command::Migrate { target } => migrations::run_migrations_to(&database.config, target)
             .await
             .map(|()| tracing::info!("migrations are up to date")),
         Command::User {

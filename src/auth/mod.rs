@@ -41,7 +41,8 @@ struct Verified {
     valid_until: Option<Instant>,
 }
 
-/// Verifies tokens against the database, remembering for a short time what it learned.
+/// Verifies bearer tokens (API tokens against the database, identity tokens against their
+/// issuer's keys), remembering for a short time what it learned.
 #[derive(Clone)]
 pub struct Authenticator {
     inner: Arc<AuthenticatorInner>,
@@ -96,6 +97,7 @@ impl Authenticator {
     ) -> Result<UserId, ApiError> {
         let inner = &self.inner;
         let now = Instant::now();
+        // The whole token's digest, whichever kind it is: the cache never holds a token itself.
         let digest = api_token::hash_secret(token);
         let cached = inner.verified.get(&digest, now);
         if let Some(verified) = cached.filter(|v| v.valid_until.is_none_or(|until| until > now)) {

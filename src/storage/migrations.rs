@@ -3,6 +3,7 @@
 //! database, so the run is serialised with a PostgreSQL advisory lock.
 
 use anyhow::Context;
+use refinery::Target;
 use tokio_postgres::NoTls;
 
 mod embedded {
@@ -14,6 +15,18 @@ const MIGRATION_LOCK_KEY: i64 = 0x656d_6169_6c5f_7365;
 
 /// Applies every pending migration in `sql/` to the database `config` names.
 pub async fn run_migrations(config: &tokio_postgres::Config) -> anyhow::Result<()> {
+    run_migrations_to(config, None).await
+}
+
+/// Applies the pending migrations up to version `target` (all of them when `None`).
+pub async fn run_migrations_to(
+    config: &tokio_postgres::Config,
+    target: Option<u32>,
+) -> anyhow::Result<()> {
+    let target = match target {
+        None => Target::Latest,
+        Some(version) => Target::Version(version.try_into().context("migration version")?),
+    };
     let (mut client, connection) = config
         .connect(NoTls)
         .await
@@ -24,6 +37,7 @@ pub async fn run_migrations(config: &tokio_postgres::Config) -> anyhow::Result<(
         .await
         .context("waiting for the migration lock")?;
     let report = embedded::migrations::runner()
+        .set_target(target)
         .run_async(&mut client)
         .await
         .context("applying migrations from sql/");

@@ -42,7 +42,7 @@ fn init_logs() {
     });
 }
 
-/// A fresh, migrated database of its own.
+/// A fresh database of its own.
 pub struct TestDb {
     /// Connection settings for it.
     pub config: tokio_postgres::Config,
@@ -53,8 +53,20 @@ impl TestDb {
         TestDb::create_on(&admin_config().await).await
     }
 
+    /// A fresh database with no schema at all.
+    pub async fn create_empty() -> TestDb {
+        TestDb::create_unmigrated(&admin_config().await).await
+    }
+
     /// A fresh database on the cluster `admin` connects to.
     pub async fn create_on(admin: &tokio_postgres::Config) -> TestDb {
+        let db = TestDb::create_unmigrated(admin).await;
+        run_migrations(&db.config).await.expect("migrating");
+        db
+    }
+
+    /// A fresh, empty database on the cluster `admin` connects to (for migration tests).
+    pub async fn create_unmigrated(admin: &tokio_postgres::Config) -> TestDb {
         let name = format!("test_{}", hex::encode(rand::random::<[u8; 8]>()));
         let client = connect(admin).await;
         client
@@ -63,7 +75,6 @@ impl TestDb {
             .expect("creating the test database");
         let mut config = admin.clone();
         config.dbname(&name);
-        run_migrations(&config).await.expect("migrating");
         TestDb { config }
     }
 

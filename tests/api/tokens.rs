@@ -4,6 +4,8 @@
 use std::process::Output;
 use std::time::{Duration, Instant};
 
+use sha2::Digest;
+
 use crate::helpers::{TestApp, TestDb, cli, status_and_json, stdout_of};
 
 /// The one line a token command prints.
@@ -204,4 +206,49 @@ async fn revocation_is_seen_by_every_instance_within_the_token_cache_period() {
             "refused only {refused_after:?} after revocation"
         );
     }
+}
+
+#[actix_web::test]
+async fn tokens_issued_before_tokens_had_ids_keep_working_after_the_migration() {
+    // Arrange: the schema as it was (V6), with users whose tokens were `<user id>.<secret>`.
+    let db = TestDb::create_empty().await;
+    stdout_of(&cli(&db, &["migrate", "--target", "6"]));
+    let client = db.client().await;
+    let mut legacy_tokens = Vec::new();
+    for name in ["legacy-1", "legacy-2"] {
+        let secret = hex::encode(rand::random::<[u8; 32]>());
+        let hash: [u8; 32] = sha2::Sha256::digest(secret.as_bytes()).into();
+        let row = client
+            .query_one(
+                "INSERT INTO users (name, token_hash) VALUES ($1, $2) RETURNING id",
+                &[&name, &hash.as_slice()],
+            )
+            .await
+            .unwrap();
+        legacy_tokens.push(format!("{}.{secret}", row.get::<_, i64>(0)));
+    }
+
+    // Act
+    stdout_of(&cli(&db, &["migrate"]));
+    let new_token = token_from(&cli(&db, &["token", "create", "legacy-2"]));
+    let app = TestApp::spawn_on(&db, |_| {}).await;
+    let mut statuses = Vec::new();
+    for token in legacy_tokens.iter().chain([&new_token]) {
+        statuses.push(app.mint(token).await.status().as_u16());
+    }
+    let list = stdout_of(&cli(&db, &["token", "list", "legacy-2"]));
+
+    // Assert
+    assert_eq!(statuses, [201, 201, 201]);
+    let legacy_ids: Vec<i64> = legacy_tokens
+        .iter()
+        .map(|token| token_id(token).parse().unwrap())
+        .collect();
+    let new_id: i64 = token_id(&new_token).parse().unwrap();
+    assert!(
+        legacy_ids.iter().all(|&id| id < new_id),
+        "new IDs come after the old ones"
+    );
+    assert!(list.contains("first token"), "{list}");
+    assert_eq!(list.lines().count(), 3, "{list}");
 }
