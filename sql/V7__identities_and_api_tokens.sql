@@ -41,7 +41,12 @@ SELECT id, id, 'first token', token_hash, created_at FROM users;
 SELECT setval(pg_get_serial_sequence('api_tokens', 'id'),
               greatest((SELECT max(id) FROM api_tokens), 1),
               (SELECT max(id) FROM api_tokens) IS NOT NULL);
-ALTER TABLE users DROP COLUMN token_hash;
+-- Expand, then contract: instances of the previous release still read users.token_hash while a
+-- rolling upgrade replaces them, so the column stays (no longer required, never written again)
+-- until a later migration drops it.
+ALTER TABLE users ALTER COLUMN token_hash DROP NOT NULL;
+COMMENT ON COLUMN users.token_hash IS
+    'Deprecated by V7 (tokens live in api_tokens); read only by instances older than V7, dropped later';
 
 -- The user of identity (issuer, subject), created on first contact. One call, so one
 -- transaction: the user row and its identity appear together or not at all. When a concurrent
