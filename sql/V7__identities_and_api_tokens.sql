@@ -41,12 +41,14 @@ SELECT id, id, 'first token', token_hash, created_at FROM users;
 SELECT setval(pg_get_serial_sequence('api_tokens', 'id'),
               greatest((SELECT max(id) FROM api_tokens), 1),
               (SELECT max(id) FROM api_tokens) IS NOT NULL);
--- Expand, then contract: instances of the previous release still read users.token_hash while a
--- rolling upgrade replaces them, so the column stays (no longer required, never written again)
--- until a later migration drops it.
-ALTER TABLE users ALTER COLUMN token_hash DROP NOT NULL;
+-- Expand, then contract: instances of the previous release still verify `<user id>.<secret>`
+-- against users.token_hash while a rolling upgrade replaces them, so the column stays until a
+-- later migration drops it. Rows written from now on get 32 zero bytes, the hash of no secret
+-- anyone knows, so those instances refuse (401) every token of a new user instead of failing on
+-- a NULL, and `token revoke` writes the same over a legacy token's hash.
+ALTER TABLE users ALTER COLUMN token_hash SET DEFAULT decode(repeat('00', 32), 'hex');
 COMMENT ON COLUMN users.token_hash IS
-    'Deprecated by V7 (tokens live in api_tokens); read only by instances older than V7, dropped later';
+    'Deprecated by V7 (tokens live in api_tokens): read only by instances older than V7, dropped later';
 
 -- The user of identity (issuer, subject), created on first contact. One call, so one
 -- transaction: the user row and its identity appear together or not at all. When a concurrent

@@ -175,6 +175,13 @@ pub struct OidcIssuerSettings {
     pub audience: String,
     /// Where its signing keys are; by default from `<issuer>/.well-known/openid-configuration`.
     pub jwks_uri: Option<String>,
+    /// Other spellings of `iss` that mean this same issuer (Google's `accounts.google.com`):
+    /// their tokens name the same people, so they are provisioned under `issuer`.
+    #[serde(default)]
+    pub issuer_aliases: Vec<String>,
+    /// A scope the token's `scp` must hold: tells an access token for this API from an ID token
+    /// that happens to carry the same audience (Entra ID, when plugin and API share one app).
+    pub required_scope: Option<String>,
 }
 
 impl Settings {
@@ -293,6 +300,10 @@ impl AuthSettings {
     /// Refuses a leeway past 60 s and issuers that could never match or be reached safely.
     fn check(&self) -> anyhow::Result<()> {
         anyhow::ensure!(
+            self.jwks_fetch_timeout_ms > 0,
+            "auth.jwks_fetch_timeout_ms is 0; every key fetch would fail"
+        );
+        anyhow::ensure!(
             self.jwt_leeway_secs <= 60,
             "auth.jwt_leeway_secs is {}; at most 60 seconds of clock skew are allowed",
             self.jwt_leeway_secs
@@ -300,13 +311,17 @@ impl AuthSettings {
         for (index, oidc) in self.oidc.iter().enumerate() {
             oidc.check()
                 .with_context(|| format!("auth.oidc entry {} ({:?})", index + 1, oidc.issuer))?;
-            anyhow::ensure!(
-                !self.oidc[..index]
-                    .iter()
-                    .any(|other| other.issuer == oidc.issuer),
-                "auth.oidc: issuer {:?} is configured twice",
-                oidc.issuer
-            );
+            // One `iss` must lead to one entry, or which audience applies would be a guess.
+            let earlier: Vec<&String> = self.oidc[..index]
+                .iter()
+                .flat_map(|other| std::iter::once(&other.issuer).chain(&other.issuer_aliases))
+                .collect();
+            for name in std::iter::once(&oidc.issuer).chain(&oidc.issuer_aliases) {
+                anyhow::ensure!(
+                    !earlier.contains(&name),
+                    "auth.oidc: issuer {name:?} is configured twice"
+                );
+            }
         }
         Ok(())
     }
@@ -325,7 +340,7 @@ impl OidcIssuerSettings {
 
 /// Keys fetched over plain HTTP could be swapped by anyone on the path, so only loopback
 /// addresses (a developer's or a test's own issuer) may use it.
-fn require_https_url(what: &str, url: &str) -> anyhow::Result<()> {
+pub(crate) fn require_https_url(what: &str, url: &str) -> anyhow::Result<()> {
     let uri: actix_web::http::Uri = url
         .parse()
         .with_context(|| format!("{what} {url:?} is not a URL"))?;
@@ -379,6 +394,8 @@ mod tests {
                 issuer: issuer.to_owned(),
                 audience: "api://email-sessions".to_owned(),
                 jwks_uri: jwks_uri.map(str::to_owned),
+                issuer_aliases: Vec::new(),
+                required_scope: None,
             }];
             auth.check()
         };
@@ -404,6 +421,31 @@ mod tests {
             .is_err()
         );
         assert!(check("https://login.example.com", None, 61).is_err());
+    }
+
+    #[test]
+    fn an_issuer_is_configured_once_under_all_its_spellings() {
+        let issuer = |name: &str, aliases: &[&str]| OidcIssuerSettings {
+            issuer: name.to_owned(),
+            audience: "a".to_owned(),
+            jwks_uri: None,
+            issuer_aliases: aliases.iter().map(|alias| alias.to_string()).collect(),
+            required_scope: None,
+        };
+        let mut auth = Settings::defaults().auth;
+        auth.oidc = vec![
+            issuer("https://accounts.google.com", &["accounts.google.com"]),
+            issuer("https://login.example.com", &[]),
+        ];
+        assert!(auth.check().is_ok());
+        auth.oidc.push(issuer(
+            "https://other.example.com",
+            &["accounts.google.com"],
+        ));
+        assert!(auth.check().is_err());
+        auth.oidc.pop();
+        auth.jwks_fetch_timeout_ms = 0;
+        assert!(auth.check().is_err());
     }
 
     #[test]

@@ -136,13 +136,15 @@ impl Authenticator {
         let inner = &self.inner;
         let (token_id, secret) =
             api_token::parse(token).ok_or_else(|| invalid_token("malformed bearer token"))?;
-        let stored = match inner.looked_up.get(&token_id, now) {
-            Some(stored) => stored,
+        // What the database said is trusted until its own entry expires, never longer: a
+        // verification built on it must not restart the clock a revocation is waiting for.
+        let (stored, said_until) = match inner.looked_up.get(&token_id, now) {
+            Some(stored) => (stored, inner.looked_up.expires_at(&token_id, now)),
             None => {
                 inner.stats.record_token_lookup();
                 let stored = inner.store.find_token(token_id).await?;
                 inner.looked_up.insert(token_id, stored, now);
-                stored
+                (stored, None)
             }
         };
         // Nothing about the token is told before its secret has been shown to match.
@@ -152,7 +154,7 @@ impl Authenticator {
         if stored.revoked {
             return Err(invalid_token("this API token has been revoked"));
         }
-        let valid_until = match stored.expires_at {
+        let expires = match stored.expires_at {
             None => None,
             Some(expires_at) => {
                 let left = expires_at - OffsetDateTime::now_utc();
@@ -162,6 +164,7 @@ impl Authenticator {
                 Some(now + Duration::try_from(left).unwrap_or_default())
             }
         };
+        let valid_until = [expires, said_until].into_iter().flatten().min();
         // Once per cache period, not once per request; a failed note costs nobody a request.
         let store = inner.store.clone();
         actix_web::rt::spawn(async move {

@@ -157,11 +157,18 @@ pub async fn list(client: &impl GenericClient, user_id: UserId) -> anyhow::Resul
 /// Revokes token `id`.
 pub async fn revoke(client: &impl GenericClient, id: TokenId) -> anyhow::Result<Revocation> {
     // `now()` is this statement's transaction time, so it equals `revoked_at` only when this
-    // statement set it: one statement tells all three outcomes apart.
+    // statement set it: one statement tells all three outcomes apart. A token from before V7
+    // (its ID is its user's) is also taken from instances still on the previous release, which
+    // read users.token_hash (see sql/V7).
     let row = client
         .query_opt(
-            "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now())
-             WHERE id = $1 RETURNING revoked_at = now()",
+            "WITH revoked AS (
+                 UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now())
+                 WHERE id = $1 RETURNING id, user_id, revoked_at = now() AS just_now),
+             legacy AS (
+                 UPDATE users SET token_hash = DEFAULT
+                 FROM revoked WHERE users.id = revoked.user_id AND revoked.id = revoked.user_id)
+             SELECT just_now FROM revoked",
             &[&id.0],
         )
         .await

@@ -457,3 +457,94 @@ async fn a_remembered_identity_token_is_refused_once_it_expires() {
             .contains("expired")
     );
 }
+
+#[actix_web::test]
+async fn requests_with_a_cached_key_do_not_queue_behind_a_hanging_key_fetch() {
+    // Arrange: keys always stale and always refetchable, and an issuer that stops answering.
+    let key = SigningKey::rsa(0, "k");
+    let timeout = std::time::Duration::from_millis(2000);
+    let (issuer, _db, app) = issuer_and_app(&[&key], |settings| {
+        settings.auth.jwks_refetch_interval_ms = 0;
+        settings.auth.jwks_max_age_ms = 0;
+        settings.auth.jwks_fetch_timeout_ms = timeout.as_millis() as u64;
+    })
+    .await;
+    assert_eq!(
+        app.mint(&key.sign(&issuer.claims("warm"))).await.status(),
+        201
+    );
+    issuer.hang();
+
+    // Act: ten people at once, each with a token the instance has not seen.
+    let started = std::time::Instant::now();
+    let requests = (0..10).map(|n| {
+        let token = key.sign(&issuer.claims(&format!("person-{n}")));
+        let app = &app;
+        async move { app.mint(&token).await.status().as_u16() }
+    });
+    let statuses = join_all(requests).await;
+    let took = started.elapsed();
+
+    // Assert: at most one of them waited for the fetch; queued one behind another, each
+    // retrying it, they would have taken ten fetch timeouts.
+    assert_eq!(statuses, vec![201; 10]);
+    assert!(took < timeout * 3, "ten requests took {took:?}");
+}
+
+#[actix_web::test]
+async fn an_issuer_alias_names_the_same_people_and_a_required_scope_refuses_id_tokens() {
+    // Arrange
+    let key = SigningKey::rsa(0, "k");
+    let (issuer, db, app) = issuer_and_app(&[&key], |settings| {
+        let oidc = &mut settings.auth.oidc[0];
+        oidc.issuer_aliases = vec!["issuer.alias.example".to_owned()];
+        oidc.required_scope = Some("access_as_user".to_owned());
+    })
+    .await;
+    let access = |claims: Value| with(claims, json!({"scp": "openid access_as_user"}));
+    let canonical = key.sign(&access(issuer.claims("ada")));
+    let aliased = key.sign(&access(with(
+        issuer.claims("ada"),
+        json!({"iss": "issuer.alias.example"}),
+    )));
+    let id_token = key.sign(&issuer.claims("ada"));
+    let other_scope = key.sign(&with(
+        issuer.claims("ada"),
+        json!({"scp": "access_as_admin"}),
+    ));
+
+    // Act
+    let written = app
+        .put_form(&canonical, "s1", "to=a@x.com")
+        .await
+        .status()
+        .as_u16();
+    let read_via_alias = app.get_session(&aliased, "s1").await.status().as_u16();
+    let (id_status, id_body) = status_and_json(app.mint(&id_token).await).await;
+    let other_status = app.mint(&other_scope).await.status().as_u16();
+
+    // Assert
+    assert_eq!((written, read_via_alias), (201, 200));
+    let issuers = db
+        .client()
+        .await
+        .query("SELECT issuer FROM identities WHERE subject = 'ada'", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<_, String>(0))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        issuers,
+        vec![issuer.issuer.clone()],
+        "provisioned under the configured issuer"
+    );
+    assert_eq!((id_status, other_status), (401, 401));
+    assert!(
+        id_body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("scope"),
+        "{id_body}"
+    );
+}

@@ -3,7 +3,7 @@
 //! published (rotation), and the issuer can go down.
 
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use actix_web::dev::ServerHandle;
@@ -117,6 +117,8 @@ struct Published {
     issuer: String,
     keys: Mutex<Vec<Value>>,
     jwks_fetches: AtomicUsize,
+    /// Accept JWKS requests and never answer them (an issuer dropping packets).
+    hanging: AtomicBool,
 }
 
 /// The issuer, serving until [`TestIssuer::stop`] or the end of the test.
@@ -136,6 +138,7 @@ impl TestIssuer {
             issuer: issuer.clone(),
             keys: Mutex::new(keys.iter().map(|key| key.jwk.clone()).collect()),
             jwks_fetches: AtomicUsize::new(0),
+            hanging: AtomicBool::new(false),
         });
         let state = web::Data::from(published.clone());
         let server = HttpServer::new(move || {
@@ -164,6 +167,11 @@ impl TestIssuer {
     /// Adds `key` to the JWKS (a rotation).
     pub fn publish(&self, key: &SigningKey) {
         self.published.keys.lock().unwrap().push(key.jwk.clone());
+    }
+
+    /// From now on, JWKS requests are taken and never answered.
+    pub fn hang(&self) {
+        self.published.hanging.store(true, Ordering::SeqCst);
     }
 
     /// How often the JWKS was fetched.
@@ -195,6 +203,8 @@ impl TestIssuer {
             issuer: self.issuer.clone(),
             audience: AUDIENCE.to_owned(),
             jwks_uri: None,
+            issuer_aliases: Vec::new(),
+            required_scope: None,
         });
     }
 }
@@ -209,6 +219,9 @@ async fn discovery(published: web::Data<Published>) -> HttpResponse {
 
 async fn jwks(published: web::Data<Published>) -> HttpResponse {
     published.jwks_fetches.fetch_add(1, Ordering::SeqCst);
+    if published.hanging.load(Ordering::SeqCst) {
+        actix_web::rt::time::sleep(std::time::Duration::from_secs(600)).await;
+    }
     let keys = published.keys.lock().unwrap().clone();
     HttpResponse::Ok().json(json!({ "keys": keys }))
 }

@@ -237,6 +237,15 @@ async fn tokens_issued_before_tokens_had_ids_keep_working_after_the_migration() 
         statuses.push(app.mint(token).await.status().as_u16());
     }
     let list = stdout_of(&cli(&db, &["token", "list", "legacy-2"]));
+    stdout_of(&cli(&db, &["token", "revoke", token_id(&legacy_tokens[0])]));
+    // What an instance of the previous release would compare the old token with.
+    let legacy_hashes: Vec<Vec<u8>> = client
+        .query("SELECT token_hash FROM users ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
 
     // Assert
     assert_eq!(statuses, [201, 201, 201]);
@@ -251,4 +260,50 @@ async fn tokens_issued_before_tokens_had_ids_keep_working_after_the_migration() 
     );
     assert!(list.contains("first token"), "{list}");
     assert_eq!(list.lines().count(), 3, "{list}");
+    assert_eq!(legacy_hashes.len(), 2);
+    assert_eq!(
+        legacy_hashes[0],
+        vec![0; 32],
+        "revoked for old instances too"
+    );
+    assert_ne!(
+        legacy_hashes[1],
+        vec![0; 32],
+        "the other legacy token still works there"
+    );
+}
+
+#[actix_web::test]
+async fn a_verification_built_on_a_remembered_lookup_does_not_outlive_it() {
+    // Arrange: a bad secret makes the instance remember the token's row at t0; the right
+    // secret, later, is verified from that memory.
+    let db = TestDb::create().await;
+    let token = db.create_user("gina").await;
+    let ttl = Duration::from_millis(3000);
+    let app = TestApp::spawn_on(&db, |settings| {
+        settings.auth.token_cache_ttl_ms = ttl.as_millis() as u64;
+    })
+    .await;
+    let remembered_at = Instant::now();
+    let wrong_secret = format!("{}.{}", token_id(&token), "0".repeat(64));
+    assert_eq!(app.mint(&wrong_secret).await.status(), 401);
+    tokio::time::sleep(ttl * 5 / 6).await;
+    assert_eq!(app.mint(&token).await.status(), 201);
+
+    // Act
+    stdout_of(&cli(&db, &["token", "revoke", token_id(&token)]));
+    let refused_after = loop {
+        if app.mint(&token).await.status() == 401 {
+            break remembered_at.elapsed();
+        }
+        assert!(remembered_at.elapsed() < ttl * 3, "never refused");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+
+    // Assert: refused once the row's memory expired (t0 + TTL), not a whole TTL after the
+    // verification that relied on it (t0 + 11/6 TTL).
+    assert!(
+        refused_after < ttl + ttl / 3,
+        "refused only {refused_after:?} after the row was remembered (TTL {ttl:?})"
+    );
 }

@@ -11,6 +11,7 @@ use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, P
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 
+use crate::configuration::require_https_url;
 use crate::metric_names;
 
 /// A key that may verify tokens, and the one algorithm it verifies.
@@ -80,46 +81,60 @@ impl IssuerKeys {
 
     /// The key named `kid`.
     pub(super) async fn find(&self, kid: &str) -> KeyLookup {
-        if let Some(key) = self.fresh_key(kid, Instant::now()) {
-            return KeyLookup::Found(key);
-        }
-        let mut state = self.fetching.lock().await;
-        let now = Instant::now();
+        let cached = self.current().by_id.get(kid).cloned();
+        let mut state = match cached {
+            Some(key) if self.fresh_key(kid).is_some() => return KeyLookup::Found(key),
+            // A stale key still verifies: refresh it if nobody else is, but never make a
+            // request wait for somebody else's fetch (an issuer that drops packets would hold
+            // every request for the fetch timeout).
+            Some(key) => match self.fetching.try_lock() {
+                Ok(state) => state,
+                Err(_) => return KeyLookup::Found(key),
+            },
+            // Nothing to verify with: wait for the one fetch in flight, if any.
+            None => self.fetching.lock().await,
+        };
         // Whoever held the lock before may have fetched just what we need.
-        if let Some(key) = self.fresh_key(kid, now) {
+        if let Some(key) = self.fresh_key(kid) {
             return KeyLookup::Found(key);
         }
+        // Counted from the end of the last fetch, so requests queued behind a fetch that timed
+        // out do not each try again.
         let fetched_lately = state
             .last_attempt
-            .is_some_and(|last| now.duration_since(last) < self.policy.refetch_interval);
+            .is_some_and(|last| last.elapsed() < self.policy.refetch_interval);
         if !fetched_lately {
-            state.last_attempt = Some(now);
-            let fetched = self.fetch(&mut state).await;
-            let outcome = if fetched.is_ok() { "ok" } else { "failed" };
-            metrics::counter!(metric_names::JWKS_FETCHES, "outcome" => outcome).increment(1);
-            match fetched {
-                Ok(keys) => {
-                    state.last_failed = false;
-                    *self
-                        .keys
-                        .write()
-                        .unwrap_or_else(|poison| poison.into_inner()) = Arc::new(keys);
-                }
-                Err(error) => {
-                    state.last_failed = true;
-                    tracing::warn!(
-                        issuer = %self.issuer,
-                        error = format!("{error:#}"),
-                        "could not fetch the issuer's signing keys; the cached ones stay in use"
-                    );
-                }
-            }
+            self.refresh(&mut state).await;
         }
         // Stale keys beat no keys while the issuer is away.
         match self.current().by_id.get(kid) {
             Some(key) => KeyLookup::Found(key.clone()),
             None if state.last_failed => KeyLookup::Unavailable,
             None => KeyLookup::Unknown,
+        }
+    }
+
+    async fn refresh(&self, state: &mut FetchState) {
+        let fetched = self.fetch(state).await;
+        state.last_attempt = Some(Instant::now());
+        let outcome = if fetched.is_ok() { "ok" } else { "failed" };
+        metrics::counter!(metric_names::JWKS_FETCHES, "outcome" => outcome).increment(1);
+        match fetched {
+            Ok(keys) => {
+                state.last_failed = false;
+                *self
+                    .keys
+                    .write()
+                    .unwrap_or_else(|poison| poison.into_inner()) = Arc::new(keys);
+            }
+            Err(error) => {
+                state.last_failed = true;
+                tracing::warn!(
+                    issuer = %self.issuer,
+                    error = format!("{error:#}"),
+                    "could not fetch the issuer's signing keys; the cached ones stay in use"
+                );
+            }
         }
     }
 
@@ -130,11 +145,11 @@ impl IssuerKeys {
             .clone()
     }
 
-    fn fresh_key(&self, kid: &str, now: Instant) -> Option<SigningKey> {
+    fn fresh_key(&self, kid: &str) -> Option<SigningKey> {
         let keys = self.current();
         let fresh = keys
             .fetched_at
-            .is_some_and(|fetched| now.duration_since(fetched) < self.policy.max_age);
+            .is_some_and(|fetched| fetched.elapsed() < self.policy.max_age);
         fresh.then(|| keys.by_id.get(kid).cloned()).flatten()
     }
 
@@ -182,6 +197,7 @@ impl IssuerKeys {
             "the discovery document names issuer {:?}, not the configured one",
             document.issuer
         );
+        require_https_url("the discovery document's jwks_uri", &document.jwks_uri)?;
         Ok(document.jwks_uri)
     }
 

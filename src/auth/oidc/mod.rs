@@ -11,7 +11,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 
-use crate::configuration::AuthSettings;
+use crate::configuration::{AuthSettings, require_https_url};
 use crate::domain::identity::Identity;
 
 use keys::{FetchPolicy, IssuerKeys, KeyLookup};
@@ -53,7 +53,11 @@ pub(super) struct OidcVerifier {
 }
 
 struct Issuer {
+    /// The configured `iss`, under which its people are provisioned.
     name: String,
+    /// Every `iss` accepted as this issuer: the name and its aliases.
+    spellings: Vec<String>,
+    required_scope: Option<String>,
     keys: IssuerKeys,
     /// Per algorithm, since a key verifies exactly one.
     validation: Validation,
@@ -64,17 +68,29 @@ struct UnverifiedIssuer {
     iss: Option<String>,
 }
 
-/// `exp` is required by the validation; `sub` is checked here.
+/// `exp` is required by the validation; `sub` and `scp` are checked here.
 #[derive(Deserialize)]
 struct Claims {
     sub: Option<String>,
     exp: Option<u64>,
+    /// Delegated scopes, space-separated (Entra ID access tokens).
+    scp: Option<String>,
 }
 
 impl OidcVerifier {
     pub(super) fn new(settings: &AuthSettings) -> anyhow::Result<OidcVerifier> {
+        // A redirect must not lead the key fetch off https.
+        let redirects = reqwest::redirect::Policy::custom(|attempt| {
+            let url = attempt.url().as_str().to_owned();
+            if attempt.previous().len() < 5 && require_https_url("a redirect", &url).is_ok() {
+                attempt.follow()
+            } else {
+                attempt.stop()
+            }
+        });
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(settings.jwks_fetch_timeout_ms))
+            .redirect(redirects)
             .build()
             .context("building the HTTP client for identity providers")?;
         let policy = FetchPolicy {
@@ -85,15 +101,21 @@ impl OidcVerifier {
             .oidc
             .iter()
             .map(|oidc| {
+                let spellings: Vec<String> = std::iter::once(&oidc.issuer)
+                    .chain(&oidc.issuer_aliases)
+                    .cloned()
+                    .collect();
                 let mut validation = Validation::new(Algorithm::RS256);
                 validation.leeway = settings.jwt_leeway_secs;
                 validation.validate_nbf = true;
-                validation.set_issuer(&[&oidc.issuer]);
+                validation.set_issuer(&spellings);
                 validation.set_audience(&[&oidc.audience]);
                 validation.required_spec_claims =
                     HashSet::from(["exp", "iss", "aud", "sub"].map(str::to_owned));
                 Issuer {
                     name: oidc.issuer.clone(),
+                    spellings,
+                    required_scope: oidc.required_scope.clone(),
                     keys: IssuerKeys::new(
                         oidc.issuer.clone(),
                         oidc.jwks_uri.clone(),
@@ -129,7 +151,12 @@ impl OidcVerifier {
         let issuer = self
             .issuers
             .iter()
-            .find(|issuer| claimed.iss.as_deref() == Some(issuer.name.as_str()))
+            .find(|issuer| {
+                claimed
+                    .iss
+                    .as_ref()
+                    .is_some_and(|iss| issuer.spellings.contains(iss))
+            })
             .ok_or_else(|| invalid("token issuer (iss) is not accepted"))?;
         let key = match issuer.keys.find(&kid).await {
             KeyLookup::Found(key) => key,
@@ -148,6 +175,15 @@ impl OidcVerifier {
         let claims = jsonwebtoken::decode::<Claims>(token, &key.key, &validation)
             .map_err(|error| invalid(failed_check(error.kind())))?
             .claims;
+        if let Some(scope) = &issuer.required_scope {
+            let granted = claims.scp.as_deref().unwrap_or_default();
+            if !granted.split(' ').any(|granted| granted == scope) {
+                return Err(invalid(
+                    "token lacks the scope this API requires (scp): an ID token, or a token \
+                     for another API?",
+                ));
+            }
+        }
         let subject = claims
             .sub
             .filter(|sub| !sub.is_empty())
