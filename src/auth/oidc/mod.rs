@@ -188,7 +188,10 @@ impl OidcVerifier {
             .sub
             .filter(|sub| !sub.is_empty())
             .ok_or_else(|| invalid("token has no subject (sub)"))?;
-        let exp = claims.exp.unwrap_or_default() + validation.leeway;
+        let exp = claims
+            .exp
+            .unwrap_or_default()
+            .saturating_add(validation.leeway);
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
