@@ -134,6 +134,17 @@ pub(crate) struct ErrorBody<'a> {
     error: ErrorDetail<'a>,
 }
 
+/// The answer of every `/api/` route to a caller it cannot authenticate: `unauthorized` (no bearer
+/// token) or `invalid_token` (the token failed a check, which the message names). One definition
+/// for the contract, so the routes cannot drift apart.
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 401,
+    headers(("WWW-Authenticate" = String, description = r#"`Bearer`, or `Bearer error="invalid_token"`"#))
+)]
+#[expect(dead_code, reason = "a contract type: described, never built")]
+pub(crate) struct Unauthenticated(#[to_schema] ErrorBody<'static>);
+
 /// What went wrong: a stable code to branch on and a message for a human.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct ErrorDetail<'a> {

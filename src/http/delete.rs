@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, web};
 
 use crate::auth::AuthenticatedUser;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, Unauthenticated};
 use crate::http::{session_key, session_not_found};
 use crate::storage::Store;
 
@@ -17,11 +17,11 @@ use crate::storage::Store;
     responses(
         (status = 204, description = "Deleted, with its recipients"),
         (status = 400, description = "`invalid_session_id` or `invalid_authorization`", body = ErrorBody),
-        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        Unauthenticated,
         (status = 429, description = "`too_many_failed_authentications`: this address presented too many bad tokens lately", body = ErrorBody,
             headers(("Retry-After" = u32, description = "Seconds until the address may try again"))),
         (status = 404, description = "`session_not_found`: absent, or owned by another user", body = ErrorBody),
-        (status = 503, description = "`database_unavailable` or `starting`", body = ErrorBody,
+        (status = 503, description = "`database_unavailable`, `identity_provider_unavailable` or `starting`", body = ErrorBody,
             headers(("Retry-After" = u32))),
     ),
     security(("bearer" = [])),

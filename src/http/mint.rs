@@ -5,7 +5,7 @@ use actix_web::http::header::{HeaderValue, LOCATION};
 use actix_web::{HttpResponse, web};
 
 use crate::auth::AuthenticatedUser;
-use crate::error::{ApiError, ErrorBody, quota_exceeded};
+use crate::error::{ApiError, ErrorBody, Unauthenticated, quota_exceeded};
 use crate::http::session_json::{SessionJson, session_response};
 use crate::storage::{MintResult, Store};
 
@@ -24,8 +24,8 @@ use crate::storage::{MintResult, Store};
         (status = 400, description = "`invalid_authorization`: two Authorization headers", body = ErrorBody),
         (status = 429, description = "`quota_exceeded`: today's quota of new sessions is used up (Retry-After: seconds to midnight UTC); or `too_many_failed_authentications`", body = ErrorBody,
             headers(("Retry-After" = u32))),
-        (status = 401, description = "`unauthorized`", body = ErrorBody),
-        (status = 503, description = "`database_unavailable` or `starting`", body = ErrorBody,
+        Unauthenticated,
+        (status = 503, description = "`database_unavailable`, `identity_provider_unavailable` or `starting`", body = ErrorBody,
             headers(("Retry-After" = u32))),
     ),
     security(("bearer" = [])),

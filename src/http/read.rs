@@ -5,7 +5,7 @@ use actix_web::http::header::ETAG;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::auth::AuthenticatedUser;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, Unauthenticated};
 use crate::http::conditional::if_none_match;
 use crate::http::session_json::{SessionJson, entity_tag, session_response};
 use crate::http::{session_key, session_not_found};
@@ -28,11 +28,11 @@ use crate::storage::Store;
         (status = 304, description = "Not modified: If-None-Match names the stored version",
             headers(("ETag" = String))),
         (status = 400, description = "`invalid_session_id`, `invalid_precondition` or `invalid_authorization` (two Authorization headers)", body = ErrorBody),
-        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        Unauthenticated,
         (status = 429, description = "`too_many_failed_authentications`: this address presented too many bad tokens lately", body = ErrorBody,
             headers(("Retry-After" = u32, description = "Seconds until the address may try again"))),
         (status = 404, description = "`session_not_found`: absent, or owned by another user", body = ErrorBody),
-        (status = 503, description = "`database_unavailable` or `starting`", body = ErrorBody,
+        (status = 503, description = "`database_unavailable`, `identity_provider_unavailable` or `starting`", body = ErrorBody,
             headers(("Retry-After" = u32))),
     ),
     security(("bearer" = [])),

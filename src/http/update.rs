@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::auth::AuthenticatedUser;
 use crate::error::ApiError;
-use crate::error::ErrorBody;
+use crate::error::{ErrorBody, Unauthenticated};
 use crate::http::body::{
     BodyLimits, FormUpdate, JsonUpdate, body_kind, parse_update, read_limited,
 };
@@ -44,14 +44,14 @@ use crate::serializer::Registry;
         (status = 201, description = "This request's commit created the session",
             body = SessionJson, headers(("ETag" = String, description = r#"`"<version>"`"#), ("X-Request-Id" = String))),
         (status = 400, description = "`invalid_session_id`, `invalid_recipients`, `invalid_subject`, `invalid_body`, `invalid_precondition` or `invalid_authorization` (two Authorization headers)", body = ErrorBody),
-        (status = 401, description = "`unauthorized`: no, malformed or unknown bearer token", body = ErrorBody),
+        Unauthenticated,
         (status = 429, description = "`quota_exceeded`: creating this session would exceed today's quota of new sessions (Retry-After: seconds to midnight UTC; updates of existing sessions are never refused); or `too_many_failed_authentications`: this address presented too many bad tokens lately", body = ErrorBody,
             headers(("Retry-After" = u32, description = "Seconds until the address may try again"))),
         (status = 412, description = "`precondition_failed`: If-Match or If-None-Match did not hold; nothing changed", body = ErrorBody),
         (status = 408, description = "`request_timeout`: the body did not arrive within `server.body_read_timeout_ms`; the connection is closed", body = ErrorBody),
         (status = 413, description = "`payload_too_large`", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type` (neither a form nor JSON, or a charset other than UTF-8) or `unsupported_encoding` (a Content-Encoding other than identity)", body = ErrorBody),
-        (status = 503, description = "`overloaded`, `database_unavailable` or `starting`",
+        (status = 503, description = "`overloaded`, `database_unavailable`, `identity_provider_unavailable` or `starting`",
             body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait"))),
     ),
     security(("bearer" = [])),

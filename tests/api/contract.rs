@@ -46,6 +46,28 @@ async fn the_openapi_document_describes_the_plugin_api() {
         document["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
     );
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        if !path.starts_with("/api/") {
+            continue;
+        }
+        for (method, operation) in operations.as_object().unwrap() {
+            let refused = &operation["responses"]["401"];
+            let says = refused["description"].as_str().unwrap_or_default();
+            assert!(
+                says.contains("unauthorized") && says.contains("invalid_token"),
+                "{method} {path}: 401 says {says:?}"
+            );
+            assert!(
+                refused["headers"]["WWW-Authenticate"].is_object(),
+                "{method} {path}"
+            );
+            let unavailable = operation["responses"]["503"]["description"].as_str();
+            assert!(
+                unavailable.is_some_and(|says| says.contains("identity_provider_unavailable")),
+                "{method} {path}: 503 says {unavailable:?}"
+            );
+        }
+    }
     let codes = &document["components"]["schemas"]["ErrorCode"]["enum"];
     assert!(
         codes
