@@ -59,7 +59,7 @@ struct Issuer {
     spellings: Vec<String>,
     required_scope: Option<String>,
     keys: IssuerKeys,
-    /// Per algorithm, since a key verifies exactly one.
+    /// Everything but the algorithm, which is the key's.
     validation: Validation,
 }
 
@@ -170,6 +170,8 @@ impl OidcVerifier {
         if key.algorithm != header.alg {
             return Err(invalid("token algorithm does not match its signing key"));
         }
+        // jsonwebtoken refuses a validation listing algorithms of another key family than the
+        // key's, so it names this key's one algorithm (once per token the cache has not seen).
         let mut validation = issuer.validation.clone();
         validation.algorithms = vec![key.algorithm];
         let claims = jsonwebtoken::decode::<Claims>(token, &key.key, &validation)
