@@ -35,13 +35,20 @@ impl<K: Eq + Hash + Clone, V: Clone> ExpiringMap<K, V> {
 
     /// Remembers `value` for `key` until `now + ttl`, if there is room.
     pub(super) fn insert(&self, key: K, value: V, now: Instant) {
+        self.insert_until(key, value, now, None);
+    }
+
+    /// Like [`ExpiringMap::insert`], but the entry expires at `until` if that comes first (a
+    /// value that stops being true on its own, like a token's validity).
+    pub(super) fn insert_until(&self, key: K, value: V, now: Instant, until: Option<Instant>) {
         if self.entries.len() >= self.capacity && !self.entries.contains_key(&key) {
             self.entries.retain(|_, entry| entry.1 > now);
             if self.entries.len() >= self.capacity {
                 return;
             }
         }
-        self.entries.insert(key, (value, now + self.ttl));
+        let expiry = until.map_or(now + self.ttl, |until| until.min(now + self.ttl));
+        self.entries.insert(key, (value, expiry));
     }
 
     /// Changes the live value for `key` in place, or starts it from `V::default()`; returns the
@@ -87,5 +94,20 @@ mod tests {
         assert_eq!(map.get(&1, later), None);
         map.insert(3, "c", later);
         assert_eq!(map.get(&3, later), Some("c"));
+    }
+
+    #[test]
+    fn an_entry_may_expire_before_the_ttl() {
+        let now = Instant::now();
+        let map = ExpiringMap::new(Duration::from_secs(10), 4);
+        map.insert_until(1, "a", now, Some(now + Duration::from_secs(2)));
+        map.insert_until(2, "b", now, Some(now + Duration::from_secs(60)));
+        let later = now + Duration::from_secs(3);
+        assert_eq!((map.get(&1, later), map.get(&2, later)), (None, Some("b")));
+        assert_eq!(
+            map.get(&2, now + Duration::from_secs(11)),
+            None,
+            "never past the TTL"
+        );
     }
 }

@@ -53,7 +53,7 @@ struct AuthenticatorInner {
     stats: Stats,
     /// Digests of whole tokens verified moments ago: a hit proves the caller presented exactly
     /// such a token, so a burst of duplicate requests costs one lookup, not one each.
-    verified: ExpiringMap<[u8; 32], Verified>,
+    verified: ExpiringMap<[u8; 32], UserId>,
     /// What the database said about an API token ID (or that there is no such token), so a
     /// flood of bad tokens naming the same IDs costs no further lookups.
     looked_up: ExpiringMap<TokenId, Option<StoredToken>>,
@@ -99,9 +99,8 @@ impl Authenticator {
         let now = Instant::now();
         // The whole token's digest, whichever kind it is: the cache never holds a token itself.
         let digest = api_token::hash_secret(token);
-        let cached = inner.verified.get(&digest, now);
-        if let Some(verified) = cached.filter(|v| v.valid_until.is_none_or(|until| until > now)) {
-            return Ok(verified.user_id);
+        if let Some(user_id) = inner.verified.get(&digest, now) {
+            return Ok(user_id);
         }
         if let Some(wait) = peer.and_then(|peer| inner.throttle.refused(peer, now)) {
             return Err(ApiError::new(
@@ -117,7 +116,9 @@ impl Authenticator {
         };
         match outcome {
             Ok(verified) => {
-                inner.verified.insert(digest, verified, now);
+                inner
+                    .verified
+                    .insert_until(digest, verified.user_id, now, verified.valid_until);
                 Ok(verified.user_id)
             }
             Err(error) => {
