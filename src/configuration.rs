@@ -109,21 +109,9 @@ pub struct DatabaseSettings {
     pub statement_timeout_ms: u64,
 }
 
-/// Which code path writes an update.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WritePath {
-    /// One actor per session; duplicates collapse into one write.
-    Actor,
-    /// One locked transaction per request: the classic fix, kept for benchmarks.
-    Direct,
-}
-
 /// Settings of the per-session serializer.
 #[derive(Debug, Clone, Deserialize)]
 pub struct SessionSettings {
-    /// Actor or direct writes.
-    pub write_path: WritePath,
     /// Idle time after which an actor stops.
     pub idle_timeout_ms: u64,
     /// Bound on live actors.
@@ -364,7 +352,6 @@ mod tests {
     #[test]
     fn compiled_in_defaults_parse() {
         let settings = Settings::defaults();
-        assert_eq!(settings.sessions.write_path, WritePath::Actor);
         assert!(settings.database.url.is_none());
         assert!(!settings.database.embedded);
     }

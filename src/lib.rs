@@ -37,7 +37,7 @@ pub mod fuzzing {
         let _ = crate::domain::RecipientList::parse(raw);
     }
 }
-pub use configuration::{OidcIssuerSettings, Settings, WritePath};
+pub use configuration::{OidcIssuerSettings, Settings};
 pub use lifecycle::{Lifecycle, Phase};
 pub use startup::Application;
 pub use stats::{Stats, StatsSnapshot};

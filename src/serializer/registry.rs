@@ -19,14 +19,14 @@ use dashmap::DashMap;
 use tokio::sync::oneshot;
 use tokio_util::task::TaskTracker;
 
-use crate::configuration::{SessionSettings, WritePath};
+use crate::configuration::SessionSettings;
 use crate::domain::content::Change;
 use crate::domain::identity::SessionKey;
 use crate::domain::precondition::Precondition;
 use crate::serializer::actor::{ActorSettings, SessionActor, Update};
 use crate::serializer::{Bound, UpdateError, UpdateOutcome};
 use crate::stats::Stats;
-use crate::storage::{ChangeResult, Store};
+use crate::storage::Store;
 
 /// A request whose actor stopped under it is re-routed this many times; one
 /// is enough unless idle timeouts are absurdly short.
@@ -137,18 +137,6 @@ impl Registry {
         precondition: Precondition,
     ) -> Result<UpdateOutcome, UpdateError> {
         self.inner.stats.record_received();
-        match self.inner.settings.write_path {
-            WritePath::Actor => self.update_through_actor(key, change, precondition).await,
-            WritePath::Direct => self.update_directly(key, change, precondition).await,
-        }
-    }
-
-    async fn update_through_actor(
-        &self,
-        key: SessionKey,
-        change: Change,
-        precondition: Precondition,
-    ) -> Result<UpdateOutcome, UpdateError> {
         for _ in 0..MAX_ROUTING_ATTEMPTS {
             let handle = self.handle_for(&key)?;
             let _waiting =
@@ -173,37 +161,6 @@ impl Registry {
         }
         tracing::error!(session_id = %key.session_id, "no actor took the update");
         Err(UpdateError::Unrouted)
-    }
-
-    async fn update_directly(
-        &self,
-        key: SessionKey,
-        change: Change,
-        precondition: Precondition,
-    ) -> Result<UpdateOutcome, UpdateError> {
-        match self
-            .inner
-            .store
-            .apply_change(&key, &change, &precondition)
-            .await
-        {
-            Ok(ChangeResult::Written(outcome)) => {
-                self.inner.stats.record_write(1, outcome.applied);
-                Ok(UpdateOutcome {
-                    session: Arc::new(outcome.session),
-                    created: outcome.created,
-                })
-            }
-            Ok(ChangeResult::PreconditionFailed) => {
-                self.inner.stats.record_write(1, false);
-                Err(UpdateError::PreconditionFailed)
-            }
-            Ok(ChangeResult::QuotaExceeded) => {
-                self.inner.stats.record_write(1, false);
-                Err(UpdateError::QuotaExceeded)
-            }
-            Err(error) => Err(UpdateError::from_failed_write(error, &key, 1)),
-        }
     }
 
     fn handle_for(&self, key: &SessionKey) -> Result<SessionHandle, UpdateError> {

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use email_sessions::WritePath;
 use futures_util::future::join_all;
 use reqwest::Response;
 
@@ -212,17 +211,15 @@ async fn concurrent_if_match_writers_on_one_instance_exactly_one_wins() {
 
 #[actix_web::test]
 async fn concurrent_if_match_writers_on_two_instances_exactly_one_wins() {
-    // Arrange: the direct path too, where only the database lines the writers up.
+    // Arrange: three instances, where only the database lines the writers up.
     let db = TestDb::create().await;
-    let actor_a = TestApp::spawn_on(&db, |_| {}).await;
-    let actor_b = TestApp::spawn_on(&db, |_| {}).await;
-    let direct = TestApp::spawn_on(&db, |s| s.sessions.write_path = WritePath::Direct).await;
+    let apps = TestApp::spawn_several(&db, 3, |_| {}).await;
     let token = db.create_user("alice").await;
 
     // Act + Assert
     for round in 0..3 {
         assert_exactly_one_optimistic_writer_wins(
-            &[&actor_a, &actor_b, &direct],
+            &[&apps[0], &apps[1], &apps[2]],
             &db,
             &token,
             &format!("multi-{round}"),

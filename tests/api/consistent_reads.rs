@@ -5,15 +5,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use email_sessions::WritePath;
 use futures_util::future::join_all;
 
-use crate::helpers::{emails, spawn_app_with, status_and_json};
+use crate::helpers::{TestApp, TestDb, emails, status_and_json};
 
 #[actix_web::test]
 async fn reads_never_mix_two_versions_under_concurrent_writes() {
-    // Arrange: the direct path, so writes commit back to back with no collapsing.
-    let (app, _db, token) = spawn_app_with(|s| s.sessions.write_path = WritePath::Direct).await;
+    // Arrange: each writer on an instance of its own, waiting for each answer before the next
+    // request, so nothing collapses: writes commit back to back, lined up by the row lock.
+    let db = TestDb::create().await;
+    let apps = TestApp::spawn_several(&db, 4, |_| {}).await;
+    let token = db.create_user("alice").await;
+    let app = &apps[0];
     app.put_form(&token, "hot", "to=k0-a@x.com,k0-b@x.com&subject=k0")
         .await;
     let writing = Arc::new(AtomicBool::new(true));
@@ -21,7 +24,7 @@ async fn reads_never_mix_two_versions_under_concurrent_writes() {
     // Act: writers give each write a key found in both its subject and its recipients;
     // readers read until the writers are done.
     let writers = (0..4).map(|w| {
-        let (app, token) = (&app, &token);
+        let (app, token) = (&apps[w], &token);
         async move {
             let mut answered = Vec::new();
             for n in 0..150 {
@@ -35,8 +38,8 @@ async fn reads_never_mix_two_versions_under_concurrent_writes() {
             answered
         }
     });
-    let readers = (0..4).map(|_| {
-        let (app, token, writing) = (&app, &token, writing.clone());
+    let readers = (0..4).map(|r| {
+        let (app, token, writing) = (&apps[r], &token, writing.clone());
         async move {
             let mut seen = Vec::new();
             while writing.load(Ordering::Relaxed) {

@@ -173,6 +173,20 @@ impl TestApp {
         TestApp::spawn_in_phase(db, Phase::Serving, tweak).await
     }
 
+    /// `count` instances on `db` with test settings changed by `tweak`: several registries, so
+    /// a session's requests meet in several actors and only the database lines them up.
+    pub async fn spawn_several(
+        db: &TestDb,
+        count: usize,
+        tweak: impl Fn(&mut Settings),
+    ) -> Vec<TestApp> {
+        let mut apps = Vec::with_capacity(count);
+        for _ in 0..count {
+            apps.push(TestApp::spawn_on(db, &tweak).await);
+        }
+        apps
+    }
+
     /// An instance on the database `config` names (which may be unreachable).
     pub async fn spawn_on_config(
         config: &tokio_postgres::Config,

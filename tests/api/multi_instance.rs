@@ -3,8 +3,6 @@
 
 use futures_util::future::join_all;
 
-use email_sessions::WritePath;
-
 use crate::helpers::{TestApp, TestDb, emails, status_and_json};
 use crate::race::assert_first_touch_race_is_clean;
 
@@ -65,26 +63,16 @@ async fn a_first_touch_race_split_across_instances_is_clean() {
 
 #[actix_web::test]
 async fn many_concurrent_writers_on_one_row_stay_clean() {
-    // Arrange: instances on the direct path, so every request is its own
-    // transaction and dozens race on one row: the database's constraint and
-    // row lock are all that stand between them and a mixed recipient list.
+    // Arrange: eight instances, so each round at least eight transactions (every instance's
+    // first batch, then its collapsed second one) race on one row: the database's constraint
+    // and row lock are all that stand between them and a mixed recipient list.
     let db = TestDb::create().await;
-    let direct = |s: &mut email_sessions::Settings| {
-        s.sessions.write_path = WritePath::Direct;
-    };
-    let first = TestApp::spawn_on(&db, direct).await;
-    let second = TestApp::spawn_on(&db, direct).await;
+    let apps = TestApp::spawn_several(&db, 8, |_| {}).await;
+    let apps: Vec<&TestApp> = apps.iter().collect();
     let token = db.create_user("alice").await;
 
     // Act + Assert
     for round in 0..3 {
-        assert_first_touch_race_is_clean(
-            &[&first, &second],
-            &db,
-            &token,
-            &format!("direct-{round}"),
-            100,
-        )
-        .await;
+        assert_first_touch_race_is_clean(&apps, &db, &token, &format!("many-{round}"), 100).await;
     }
 }

@@ -1,10 +1,11 @@
 //! `loadtest bench`: the fixed benchmark matrix, run in one go so every figure is compared with
-//! the others measured on the same machine at the same time: the actor path against the direct
-//! path (the classic fix), PUT bursts against the `/healthz` ceiling, one write per session
-//! against the database's own locked-update rate. It writes `BENCHMARKS.md`.
+//! baselines measured on the same machine at the same time: PUT bursts against the `/healthz`
+//! ceiling, one write per session against the database's own locked-update rate and against the
+//! write function called straight from pgbench (what the service costs around its one write).
+//! It writes `BENCHMARKS.md`, keeping the earlier runs' section of the page as it was.
 //!
 //! It reaches the service only as a user would: `email-sessions user create` for tokens and
-//! `email-sessions serve` for two instances (child processes), then HTTP. Its data goes into a
+//! `email-sessions serve` for one instance (a child process), then HTTP. Its data goes into a
 //! database it creates for the run and drops afterwards, on its own embedded cluster unless
 //! `--database-url` names a server; it never drops a database it did not create.
 
@@ -41,24 +42,6 @@ pub struct BenchArgs {
     pub embedded_dir: PathBuf,
     #[command(flatten)]
     pub service: ServiceBinary,
-}
-
-/// Which write path an instance runs (`sessions.write_path`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum WritePath {
-    /// One actor per session; duplicates collapse.
-    Actor,
-    /// One locked transaction per request.
-    Direct,
-}
-
-impl WritePath {
-    fn setting(self) -> &'static str {
-        match self {
-            WritePath::Actor => "actor",
-            WritePath::Direct => "direct",
-        }
-    }
 }
 
 /// Scenario names: the load tool's mode, then what makes the scenario what it is.
@@ -104,10 +87,9 @@ const MATRIX: [Scenario; 3] = [
 const CONNECTIONS: usize = 64;
 const USERS: usize = 4;
 
-/// The outcome of one scenario on one write path.
+/// The outcome of one scenario.
 pub(crate) struct Measured {
     scenario: &'static str,
-    path: WritePath,
     report: Report,
 }
 
@@ -125,48 +107,47 @@ async fn run_on(args: &BenchArgs, database: &BenchDatabase) -> anyhow::Result<()
     let database_env = [("DATABASE_URL", url.as_str())];
     let names: Vec<String> = (0..USERS).map(|user| format!("bench-u{user}")).collect();
     let tokens = service_cli::create_users(&binary, &database_env, &names).await?;
-    eprintln!("starting two instances (actor and direct write paths)");
-    let mut instances = Vec::new();
-    for path in [WritePath::Actor, WritePath::Direct] {
-        // Per-request access logs would cost more than the requests.
-        // The matrix creates tens of thousands of sessions per user: far past the default
-        // daily quota, which is not what it measures.
-        let environment = [
-            ("RUST_LOG", "warn"),
-            ("APP_SESSIONS__WRITE_PATH", path.setting()),
-            ("APP_QUOTAS__NEW_SESSIONS_PER_DAY", "0"),
-        ];
-        instances.push((path, Instance::start(&binary, &url, &environment).await?));
-    }
+    eprintln!("starting the instance");
+    // Per-request access logs would cost more than the requests.
+    // The matrix creates tens of thousands of sessions per user: far past the default
+    // daily quota, which is not what it measures.
+    let environment = [
+        ("RUST_LOG", "warn"),
+        ("APP_QUOTAS__NEW_SESSIONS_PER_DAY", "0"),
+    ];
+    let instance = Instance::start(&binary, &url, &environment).await?;
 
     let mut measured = Vec::new();
     for scenario in &MATRIX {
-        for (path, instance) in &instances {
-            eprintln!("{} on the {path:?} path", scenario.name);
-            let burst_args = burst_args(scenario, &instance.url, args.scale_down.get());
-            let report = burst::run(&burst_args, tokens.clone()).await?;
-            eprint!("{}", report.render_text());
-            measured.push(Measured {
-                scenario: scenario.name,
-                path: *path,
-                report,
-            });
-        }
+        eprintln!("{}", scenario.name);
+        let burst_args = burst_args(scenario, &instance.url, args.scale_down.get());
+        let report = burst::run(&burst_args, tokens.clone()).await?;
+        eprint!("{}", report.render_text());
+        measured.push(Measured {
+            scenario: scenario.name,
+            report,
+        });
     }
-    let actor = &instances[0].1;
     eprintln!("/healthz ceiling");
-    let ceiling_args = burst_args(&MATRIX[0], &actor.url, args.scale_down.get());
+    let ceiling_args = burst_args(&MATRIX[0], &instance.url, args.scale_down.get());
     let ceiling = burst::measure_ceiling(&ceiling_args).await?;
-    eprintln!("pgbench locked-update rate");
+    eprintln!("pgbench: the locked-update rate, then the write function's own rate");
     let locked_rate = pgbench::locked_update_rate(database.config(), &url, CONNECTIONS, 10).await?;
-    let peak_rss_kib = actor.peak_rss_kib();
+    let write_function_rate =
+        pgbench::write_function_rate(database.config(), &url, CONNECTIONS, 10, &names[0]).await?;
+    let peak_rss_kib = instance.peak_rss_kib();
+    let earlier_runs = std::fs::read_to_string(&args.out)
+        .ok()
+        .and_then(|page| table::earlier_runs(&page).map(str::to_owned));
 
     let markdown = table::render(&table::Inputs {
         measured: &measured,
         ceiling: &ceiling,
         locked_update_rate: locked_rate,
-        actor_peak_rss_kib: peak_rss_kib,
+        write_function_rate,
+        peak_rss_kib,
         scale_down: args.scale_down.get(),
+        earlier_runs: earlier_runs.as_deref(),
     });
     std::fs::write(&args.out, &markdown)
         .with_context(|| format!("writing {}", args.out.display()))?;
@@ -174,7 +155,7 @@ async fn run_on(args: &BenchArgs, database: &BenchDatabase) -> anyhow::Result<()
     let failed: Vec<String> = measured
         .iter()
         .filter(|m| !m.report.passed())
-        .map(|m| format!("{} ({:?})", m.scenario, m.path))
+        .map(|m| m.scenario.to_owned())
         .collect();
     anyhow::ensure!(
         failed.is_empty(),

@@ -1,7 +1,10 @@
-//! The database's own locked-update rate, measured with `pgbench` on the
-//! same cluster: each transaction locks one random row of many with
-//! `SELECT ... FOR UPDATE` and updates it, which is the shape of one
-//! session write without the HTTP and the service around it.
+//! Baselines measured with `pgbench` on the same cluster, so the service's distinct writes can be
+//! read as a share of what the database itself does:
+//! - the locked-update rate: each transaction locks one random row of many with
+//!   `SELECT ... FOR UPDATE` and updates it, the shape of one session write with nothing around it;
+//! - the write function's rate: `apply_email_session_change` called directly, each call the first
+//!   touch of a new session with a subject and three recipients, as the benchmark's `D=1` requests
+//!   are, without the HTTP and the service around it.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -18,6 +21,20 @@ BEGIN;
 SELECT n FROM bench_locked_rows WHERE id = :id FOR UPDATE;
 UPDATE bench_locked_rows SET n = n + 1 WHERE id = :id;
 COMMIT;
+";
+
+// The call the service makes, with the values of one first touch; `:session` is random, so
+// calls rarely meet on one row, as distinct sessions do.
+const WRITE_FUNCTION_SCRIPT: &str = "\\set session random(1, 2000000000)
+SELECT version FROM apply_email_session_change(
+    p_user_id => :user_id, p_session_id => 'pgbench-' || :session,
+    p_set_subject => true, p_subject => 'pgbench ' || :session,
+    p_set_recipients => true,
+    p_emails => ARRAY['r0-' || :session || '@pgbench.example', 'r1-' || :session || '@pgbench.example',
+                      'r2-' || :session || '@pgbench.example'],
+    p_names => ARRAY[NULL, 'Smith, Jane', NULL]::text[],
+    p_if_match => NULL, p_if_match_any => false, p_if_none_match => NULL,
+    p_if_none_match_any => false, p_quota => 0);
 ";
 
 /// Transactions per second of the locked-update script with `clients`
@@ -40,9 +57,50 @@ pub async fn locked_update_rate(
         ))
         .await
         .context("preparing the pgbench table")?;
+    run_pgbench(url, clients, seconds, SCRIPT, &[]).await
+}
+
+/// Calls per second of the write function with `clients` connections for `seconds`, writing
+/// sessions of the user named `user` (created by the benchmark).
+pub async fn write_function_rate(
+    config: &tokio_postgres::Config,
+    url: &str,
+    clients: usize,
+    seconds: u32,
+    user: &str,
+) -> anyhow::Result<f64> {
+    let (client, connection) = config
+        .connect(NoTls)
+        .await
+        .context("connecting to look up the benchmark's user")?;
+    tokio::spawn(connection);
+    let user_id: i64 = client
+        .query_one("SELECT id FROM users WHERE name = $1", &[&user])
+        .await
+        .with_context(|| format!("looking up the user {user:?}"))?
+        .get(0);
+    run_pgbench(
+        url,
+        clients,
+        seconds,
+        WRITE_FUNCTION_SCRIPT,
+        &[format!("user_id={user_id}")],
+    )
+    .await
+}
+
+/// Runs `script` with `clients` connections for `seconds` (variables from `defines`, each
+/// `name=value`); its transactions per second.
+async fn run_pgbench(
+    url: &str,
+    clients: usize,
+    seconds: u32,
+    script_text: &str,
+    defines: &[String],
+) -> anyhow::Result<f64> {
     let script =
         std::env::temp_dir().join(format!("email-sessions-pgbench-{}.sql", std::process::id()));
-    std::fs::write(&script, SCRIPT).context("writing the pgbench script")?;
+    std::fs::write(&script, script_text).context("writing the pgbench script")?;
     // Beside the server binaries when they are a real install; on PATH when
     // those are wrappers (Debian's pg_wrapper puts pgbench in /usr/bin) or
     // when only the client tools are installed (a remote --database-url).
@@ -54,6 +112,7 @@ pub async fn locked_update_rate(
     let output = Command::new(&program)
         .args(["-n", "-M", "prepared", "-j", "2"])
         .args(["-c", &clients.to_string(), "-T", &seconds.to_string()])
+        .args(defines.iter().flat_map(|define| ["-D", define.as_str()]))
         .arg("-f")
         .arg(&script)
         .arg(url)
