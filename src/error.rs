@@ -3,7 +3,7 @@
 //! Every failure a client can see is an [`ApiError`]: a stable snake_case
 //! [`ErrorCode`] the plugin can branch on, a message for a human, and the
 //! right status. This is the only place where a failure becomes a status and
-//! headers: storage and serializer errors arrive through `From`, and every
+//! headers: authentication, storage and serializer errors arrive through `From`, and every
 //! 503, readiness included, carries `Retry-After` ([`response_for`]).
 //! Internal causes are logged with their whole chain and never sent to the
 //! client.
@@ -15,6 +15,7 @@ use actix_web::http::{ConnectionType, StatusCode};
 use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
 use serde::Serialize;
 
+use crate::auth::AuthError;
 use crate::serializer::UpdateError;
 use crate::storage::{StorageError, StorageFailure, loggable};
 
@@ -262,6 +263,15 @@ pub fn quota_exceeded() -> ApiError {
     .with_retry_after(wait)
 }
 
+/// 412: the precondition did not hold under the row lock.
+pub fn precondition_failed() -> ApiError {
+    ApiError::new(
+        ErrorCode::PreconditionFailed,
+        "the session is not at a version this request's If-Match allows, or exists although \
+         If-None-Match forbids it; nothing was changed (read it again and retry)",
+    )
+}
+
 /// How a storage failure looks on the wire, whoever reports it.
 fn storage_failure(failure: StorageFailure) -> (ErrorCode, &'static str) {
     match failure {
@@ -299,13 +309,25 @@ impl From<UpdateError> for ApiError {
                     bound.label()
                 ),
             ),
-            UpdateError::PreconditionFailed => ApiError::new(
-                ErrorCode::PreconditionFailed,
-                "the session is not at a version this request's If-Match allows, or exists \
-                 although If-None-Match forbids it; nothing was changed (read it again and retry)",
-            ),
-            UpdateError::QuotaExceeded => quota_exceeded(),
             UpdateError::Unrouted => ApiError::new(ErrorCode::Internal, "internal error"),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> ApiError {
+        match error {
+            AuthError::InvalidToken(message) => ApiError::new(ErrorCode::InvalidToken, message),
+            AuthError::Throttled { wait } => ApiError::new(
+                ErrorCode::TooManyFailedAuthentications,
+                "too many failed authentications from this address; try again later",
+            )
+            .with_retry_after(wait.as_secs() + 1),
+            AuthError::IdentityProviderUnavailable => ApiError::new(
+                ErrorCode::IdentityProviderUnavailable,
+                "the token's issuer cannot be reached for its signing keys; try again shortly",
+            ),
+            AuthError::Storage(error) => error.into(),
         }
     }
 }

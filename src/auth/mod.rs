@@ -7,28 +7,24 @@
 //! (`throttle`). The first verified token of a new identity provisions its user.
 
 mod api_token;
+mod error;
 mod expiring;
 mod oidc;
 mod throttle;
 
-use std::future::Future;
 use std::net::IpAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::dev::Payload;
-use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
 use time::OffsetDateTime;
 
 use crate::configuration::AuthSettings;
 use crate::domain::identity::{TokenId, UserId};
-use crate::error::{ApiError, ErrorCode};
 use crate::stats::Stats;
 use crate::storage::{Store, StoredToken};
 
 pub(crate) use api_token::new_secret;
+pub use error::AuthError;
 use expiring::ExpiringMap;
 use oidc::{OidcVerifier, Refusal};
 use throttle::Throttle;
@@ -88,13 +84,13 @@ impl Authenticator {
         })
     }
 
-    /// The user holding `token`, presented from `peer`: 401 when it is not a valid token, 429
-    /// when `peer` has failed too often lately.
+    /// The user holding `token`, presented from `peer`; refused when `peer` has failed too
+    /// often lately.
     pub async fn authenticate(
         &self,
         token: &str,
         peer: Option<IpAddr>,
-    ) -> Result<UserId, ApiError> {
+    ) -> Result<UserId, AuthError> {
         let inner = &self.inner;
         let now = Instant::now();
         // The whole token's digest, whichever kind it is: the cache never holds a token itself.
@@ -103,11 +99,7 @@ impl Authenticator {
             return Ok(user_id);
         }
         if let Some(wait) = peer.and_then(|peer| inner.throttle.refused(peer, now)) {
-            return Err(ApiError::new(
-                ErrorCode::TooManyFailedAuthentications,
-                "too many failed authentications from this address; try again later",
-            )
-            .with_retry_after(wait.as_secs() + 1));
+            return Err(AuthError::Throttled { wait });
         }
         let outcome = if oidc::looks_like_jwt(token) {
             self.verify_identity_token(token, now).await
@@ -122,7 +114,7 @@ impl Authenticator {
                 Ok(verified.user_id)
             }
             Err(error) => {
-                if error.code() == ErrorCode::InvalidToken {
+                if error.counts_against_caller() {
                     inner.stats.record_auth_failure();
                     if let Some(peer) = peer {
                         inner.throttle.failed(peer, now);
@@ -133,10 +125,10 @@ impl Authenticator {
         }
     }
 
-    async fn verify_api_token(&self, token: &str, now: Instant) -> Result<Verified, ApiError> {
+    async fn verify_api_token(&self, token: &str, now: Instant) -> Result<Verified, AuthError> {
         let inner = &self.inner;
-        let (token_id, secret) =
-            api_token::parse(token).ok_or_else(|| invalid_token("malformed bearer token"))?;
+        let (token_id, secret) = api_token::parse(token)
+            .ok_or_else(|| AuthError::invalid_token("malformed bearer token"))?;
         // What the database said is trusted until its own entry expires, never longer: a
         // verification built on it must not restart the clock a revocation is waiting for.
         let (stored, said_until) = match inner.looked_up.get(&token_id, now) {
@@ -151,16 +143,16 @@ impl Authenticator {
         // Nothing about the token is told before its secret has been shown to match.
         let stored = stored
             .filter(|stored| api_token::secret_matches(secret, &stored.secret_hash))
-            .ok_or_else(|| invalid_token("unknown bearer token"))?;
+            .ok_or_else(|| AuthError::invalid_token("unknown bearer token"))?;
         if stored.revoked {
-            return Err(invalid_token("this API token has been revoked"));
+            return Err(AuthError::invalid_token("this API token has been revoked"));
         }
         let expires = match stored.expires_at {
             None => None,
             Some(expires_at) => {
                 let left = expires_at - OffsetDateTime::now_utc();
                 if !left.is_positive() {
-                    return Err(invalid_token("this API token has expired"));
+                    return Err(AuthError::invalid_token("this API token has expired"));
                 }
                 Some(now + Duration::try_from(left).unwrap_or_default())
             }
@@ -179,18 +171,19 @@ impl Authenticator {
         })
     }
 
-    async fn verify_identity_token(&self, token: &str, now: Instant) -> Result<Verified, ApiError> {
+    async fn verify_identity_token(
+        &self,
+        token: &str,
+        now: Instant,
+    ) -> Result<Verified, AuthError> {
         let verified = self
             .inner
             .oidc
             .verify(token)
             .await
             .map_err(|refusal| match refusal {
-                Refusal::Invalid(message) => invalid_token(&message),
-                Refusal::KeysUnavailable => ApiError::new(
-                    ErrorCode::IdentityProviderUnavailable,
-                    "the token's issuer cannot be reached for its signing keys; try again shortly",
-                ),
+                Refusal::Invalid(message) => AuthError::InvalidToken(message),
+                Refusal::KeysUnavailable => AuthError::IdentityProviderUnavailable,
             })?;
         let user_id = self.inner.store.provision(&verified.identity).await?;
         Ok(Verified {
@@ -198,69 +191,4 @@ impl Authenticator {
             valid_until: Some(now + verified.valid_for),
         })
     }
-}
-
-/// A token was presented and failed a check.
-fn invalid_token(message: &str) -> ApiError {
-    ApiError::new(ErrorCode::InvalidToken, message)
-}
-
-fn unauthorized(message: &str) -> ApiError {
-    ApiError::new(ErrorCode::Unauthorized, message)
-}
-
-/// The caller, proven by a valid `Authorization: Bearer <token>` header.
-#[derive(Debug, Clone, Copy)]
-pub struct AuthenticatedUser(pub UserId);
-
-impl FromRequest for AuthenticatedUser {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<AuthenticatedUser, ApiError>>>>;
-
-    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let authenticator = request.app_data::<web::Data<Authenticator>>().cloned();
-        let token = bearer_token(request);
-        let peer = request.peer_addr().map(|address| address.ip());
-        Box::pin(async move {
-            let authenticator = authenticator.ok_or_else(|| {
-                ApiError::internal(
-                    ErrorCode::Internal,
-                    "internal error",
-                    anyhow::anyhow!("no Authenticator in app data"),
-                )
-            })?;
-            let token = token?;
-            authenticator
-                .authenticate(&token, peer)
-                .await
-                .map(AuthenticatedUser)
-        })
-    }
-}
-
-fn bearer_token(request: &HttpRequest) -> Result<String, ApiError> {
-    let mut values = request.headers().get_all(header::AUTHORIZATION);
-    let value = values
-        .next()
-        .ok_or_else(|| unauthorized("missing Authorization header; send `Bearer <token>`"))?;
-    if values.next().is_some() {
-        // Which one a proxy or a cache would honour is anyone's guess: refuse both.
-        return Err(ApiError::new(
-            ErrorCode::InvalidAuthorization,
-            "more than one Authorization header; send exactly one",
-        ));
-    }
-    let value = value
-        .to_str()
-        .map_err(|_| unauthorized("Authorization header is not valid text"))?;
-    let (scheme, token) = value
-        .split_once(' ')
-        .ok_or_else(|| unauthorized("Authorization header must be `Bearer <token>`"))?;
-    let token = token.trim();
-    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
-        return Err(unauthorized(
-            "Authorization header must be `Bearer <token>`",
-        ));
-    }
-    Ok(token.to_owned())
 }

@@ -10,6 +10,7 @@ pub mod content;
 pub mod identity;
 pub mod precondition;
 mod recipient_list;
+pub mod session;
 mod session_id;
 mod subject;
 

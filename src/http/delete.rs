@@ -2,8 +2,8 @@
 
 use actix_web::{HttpResponse, web};
 
-use crate::auth::AuthenticatedUser;
 use crate::error::{ApiError, ErrorBody, Unauthenticated};
+use crate::http::caller::AuthenticatedUser;
 use crate::http::{session_key, session_not_found};
 use crate::storage::Store;
 

@@ -4,10 +4,11 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderValue, LOCATION};
 use actix_web::{HttpResponse, web};
 
-use crate::auth::AuthenticatedUser;
+use crate::domain::session::MintResult;
 use crate::error::{ApiError, ErrorBody, Unauthenticated, quota_exceeded};
+use crate::http::caller::AuthenticatedUser;
 use crate::http::session_json::{SessionJson, session_response};
-use crate::storage::{MintResult, Store};
+use crate::storage::Store;
 
 /// A fresh, unguessable session ID owned by the caller, stored empty at version 0.
 #[utoipa::path(
@@ -37,7 +38,7 @@ pub async fn mint_session(
     tracing::Span::current().record("user_id", user.0.0);
     let session = match store.mint(user.0).await? {
         MintResult::Created(session) => session,
-        MintResult::QuotaExceeded | MintResult::Taken => return Err(quota_exceeded()),
+        MintResult::QuotaExceeded => return Err(quota_exceeded()),
     };
     let mut response = session_response(StatusCode::CREATED, &session);
     let location = format!("/api/email/sessions/{}", session.session_id.as_str());

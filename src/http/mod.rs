@@ -2,6 +2,7 @@
 //! and the middleware around them. Raw input becomes domain types here and nowhere else.
 
 pub(crate) mod body;
+mod caller;
 mod conditional;
 pub(crate) mod cors;
 pub(crate) mod delete;
@@ -18,9 +19,9 @@ pub(crate) mod update;
 use actix_web::http::header::{ALLOW, HeaderValue};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
 
-use crate::auth::AuthenticatedUser;
 use crate::domain::SessionId;
 use crate::domain::identity::SessionKey;
+use crate::http::caller::AuthenticatedUser;
 
 use crate::error::{ApiError, ErrorCode};
 

@@ -4,8 +4,8 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::ETAG;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::auth::AuthenticatedUser;
 use crate::error::{ApiError, ErrorBody, Unauthenticated};
+use crate::http::caller::AuthenticatedUser;
 use crate::http::conditional::if_none_match;
 use crate::http::session_json::{SessionJson, entity_tag, session_response};
 use crate::http::{session_key, session_not_found};

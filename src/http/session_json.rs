@@ -7,7 +7,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::domain::RecipientList;
-use crate::storage::SessionState;
+use crate::domain::session::Session;
 
 /// A session as stored, as of one commit. Its `ETag` is `"<version>"`.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -43,12 +43,12 @@ pub(crate) struct RecipientJson {
 }
 
 /// The session's strong entity tag: its version.
-pub fn entity_tag(session: &SessionState) -> EntityTag {
+pub fn entity_tag(session: &Session) -> EntityTag {
     EntityTag::new_strong(session.version.to_string())
 }
 
 /// Answers `status` with the session as JSON and `ETag: "<version>"`.
-pub fn session_response(status: StatusCode, session: &SessionState) -> HttpResponse {
+pub fn session_response(status: StatusCode, session: &Session) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((ETAG, entity_tag(session)))
         .json(SessionJson {

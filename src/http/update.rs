@@ -5,12 +5,12 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::auth::AuthenticatedUser;
-use crate::error::ApiError;
-use crate::error::{ErrorBody, Unauthenticated};
+use crate::domain::session::ChangeResult;
+use crate::error::{ApiError, ErrorBody, Unauthenticated, precondition_failed, quota_exceeded};
 use crate::http::body::{
     BodyLimits, FormUpdate, JsonUpdate, body_kind, parse_update, read_limited,
 };
+use crate::http::caller::AuthenticatedUser;
 use crate::http::conditional::precondition;
 use crate::http::session_json::{SessionJson, session_response};
 use crate::http::session_key;
@@ -75,13 +75,19 @@ pub async fn update_session(
         subject = change.subject.is_some(),
         "update"
     );
-    let outcome = registry
+    match registry
         .update(admission, key, change, precondition)
-        .await?;
-    let status = if outcome.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok(session_response(status, &outcome.session))
+        .await?
+    {
+        ChangeResult::Stored(stored) => {
+            let status = if stored.created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            Ok(session_response(status, &stored.session))
+        }
+        ChangeResult::PreconditionFailed => Err(precondition_failed()),
+        ChangeResult::QuotaExceeded => Err(quota_exceeded()),
+    }
 }

@@ -5,24 +5,49 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use tokio::sync::oneshot;
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
 use tokio_util::task::TaskTracker;
 
 use crate::domain::content::Change;
 use crate::domain::identity::SessionKey;
 use crate::domain::precondition::Precondition;
-use crate::serializer::batch::{self, Segment, SegmentResult, write_segment};
+use crate::domain::session::{ChangeResult, Session};
+use crate::serializer::UpdateError;
+use crate::serializer::batch::{self, Segment, write_segment};
 use crate::serializer::registry::RegistryLink;
-use crate::serializer::{Bound, UpdateError, UpdateOutcome};
 use crate::stats::Stats;
-use crate::storage::{SessionState, StorageError, Store};
+use crate::storage::{StorageError, Store};
 
-/// The reply channel of one update request.
-type Reply = oneshot::Sender<Result<UpdateOutcome, UpdateError>>;
+/// What an update request is answered with.
+pub(super) type Answer = Result<ChangeResult, UpdateError>;
+
+/// Where one request's answer goes, and its place among the requests waiting for this session
+/// (`sessions.max_waiting_per_session`). The place travels with the request and is given back
+/// when it is answered, so a request whose client hung up still holds one while its change
+/// waits to be written: the registry's count is the queue's length, and the one check of the
+/// bound is the registry's.
+pub(super) struct Waiter {
+    reply: oneshot::Sender<Answer>,
+    _place: OwnedSemaphorePermit,
+}
+
+impl Waiter {
+    pub(super) fn new(reply: oneshot::Sender<Answer>, place: OwnedSemaphorePermit) -> Waiter {
+        Waiter {
+            reply,
+            _place: place,
+        }
+    }
+
+    fn answer(self, answer: Answer) {
+        // A closed receiver is a client that went away; the write stands.
+        let _ = self.reply.send(answer);
+    }
+}
 
 /// One update request for this actor's session.
 ///
-/// If the actor drops the message unanswered (it was stopping), `reply`
+/// If the actor drops the message unanswered (it was stopping), the reply
 /// closes and the sender re-routes the request to a fresh actor.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -31,8 +56,8 @@ pub(super) struct Update {
     pub(super) change: Change,
     /// What the request expects of the stored session.
     pub(super) precondition: Precondition,
-    /// Where the result goes.
-    pub(super) reply: Reply,
+    /// Who waits for the answer.
+    pub(super) waiter: Waiter,
 }
 
 /// What every actor of one registry shares.
@@ -47,8 +72,6 @@ pub(super) struct ActorSettings {
     pub(super) batches: TaskTracker,
     /// Idle time after which the actor stops.
     pub(super) idle_timeout: Duration,
-    /// Bound on the queue, which also holds changes of clients that hung up.
-    pub(super) max_queued: usize,
 }
 
 /// Serialises one session's updates within this instance.
@@ -56,25 +79,32 @@ pub(super) struct ActorSettings {
 /// Invariant: at most one batch is in flight; requests arriving meanwhile
 /// queue and become the next batch. Unconditional requests in it fold in
 /// arrival order into one transaction, conditional ones are judged one by
-/// one in that order, and every request is answered with the state as of the
-/// commit that included it. The actor only stops when idle (nothing queued,
+/// one in that order, and every request is answered with the result of the
+/// write that included it. The actor only stops when idle (nothing queued,
 /// nothing in flight), so stopping never drops an accepted request.
 pub(super) struct SessionActor {
     key: SessionKey,
     actor_id: u64,
     settings: ActorSettings,
-    queue: Vec<(Change, Precondition, Reply)>,
+    queue: Vec<(Change, Precondition, Waiter)>,
     writing: bool,
     retiring: bool,
     // The state as of our last commit or confirmed read; `None` after a
     // failure, when we no longer know what is stored.
-    known: Option<Arc<SessionState>>,
+    known: Option<Arc<Session>>,
     last_active: Instant,
+    // This actor's place among `sessions.max_live_actors`, given back when it is dropped.
+    _live: OwnedSemaphorePermit,
 }
 
 impl SessionActor {
-    /// A new actor for `key`, registered in the registry under `actor_id`.
-    pub(super) fn new(key: SessionKey, actor_id: u64, settings: ActorSettings) -> SessionActor {
+    /// A new actor for `key`, registered in the registry under `actor_id`, holding `live`.
+    pub(super) fn new(
+        key: SessionKey,
+        actor_id: u64,
+        settings: ActorSettings,
+        live: OwnedSemaphorePermit,
+    ) -> SessionActor {
         SessionActor {
             key,
             actor_id,
@@ -84,6 +114,7 @@ impl SessionActor {
             retiring: false,
             known: None,
             last_active: Instant::now(),
+            _live: live,
         }
     }
 
@@ -94,28 +125,17 @@ impl SessionActor {
         // batch, if any, holds its own), so a drain cannot end in between.
         let in_flight = self.settings.batches.token();
         let store = self.settings.store.clone();
+        let stats = self.settings.stats.clone();
         let key = self.key.clone();
         let mut known = self.known.clone();
         let write = async move {
             let mut written = Vec::with_capacity(segments.len());
             let mut segments = segments.into_iter();
             while let Some(segment) = segments.next() {
-                let result = write_segment(
-                    &store,
-                    &key,
-                    &segment.change,
-                    &segment.precondition,
-                    known.as_ref(),
-                )
-                .await;
-                match result {
+                match write_segment(&store, &stats, &key, &segment, known.as_ref()).await {
                     Ok(result) => {
-                        match &result {
-                            SegmentResult::Unchanged(session)
-                            | SegmentResult::Written { session, .. } => {
-                                known = Some(session.clone());
-                            }
-                            SegmentResult::PreconditionFailed | SegmentResult::QuotaExceeded => {}
+                        if let ChangeResult::Stored(stored) = &result {
+                            known = Some(stored.session.clone());
                         }
                         written.push((segment, result));
                     }
@@ -125,6 +145,7 @@ impl SessionActor {
                         let unanswered = std::iter::once(segment).chain(segments).collect();
                         return BatchReport {
                             written,
+                            known,
                             failed: Some((error, unanswered)),
                         };
                     }
@@ -132,6 +153,7 @@ impl SessionActor {
             }
             BatchReport {
                 written,
+                known,
                 failed: None,
             }
         };
@@ -146,50 +168,22 @@ impl SessionActor {
     fn finish_batch(&mut self, report: BatchReport, ctx: &mut Context<Self>) {
         self.writing = false;
         self.last_active = Instant::now();
-        let stats = &self.settings.stats;
         for (segment, result) in report.written {
-            let size = segment.requests.len();
-            let answer = match result {
-                SegmentResult::Unchanged(session) => {
-                    stats.record_noop_read(size);
-                    self.known = Some(session.clone());
-                    Ok(UpdateOutcome {
-                        session,
-                        created: false,
-                    })
-                }
-                SegmentResult::Written {
-                    session,
-                    created,
-                    applied,
-                } => {
-                    stats.record_write(size, applied);
-                    self.known = Some(session.clone());
-                    Ok(UpdateOutcome { session, created })
-                }
-                SegmentResult::PreconditionFailed => {
-                    stats.record_write(size, false);
-                    Err(UpdateError::PreconditionFailed)
-                }
-                SegmentResult::QuotaExceeded => {
-                    stats.record_write(size, false);
-                    Err(UpdateError::QuotaExceeded)
-                }
-            };
-            answer_all(segment.requests, &answer);
+            for waiter in segment.requests {
+                waiter.answer(Ok(result.clone()));
+            }
         }
+        self.known = report.known;
         if let Some((error, unanswered)) = report.failed {
             self.known = None;
-            let requests: Vec<Reply> = unanswered
+            let waiters: Vec<Waiter> = unanswered
                 .into_iter()
                 .flat_map(|segment| segment.requests)
                 .collect();
-            let answer = Err(UpdateError::from_failed_write(
-                error,
-                &self.key,
-                requests.len(),
-            ));
-            answer_all(requests, &answer);
+            let failure = UpdateError::from_failed_write(error, &self.key, waiters.len());
+            for waiter in waiters {
+                waiter.answer(Err(failure));
+            }
         }
         if !self.queue.is_empty() {
             self.start_batch(ctx);
@@ -223,37 +217,22 @@ impl Handler<Update> for SessionActor {
 
     fn handle(&mut self, update: Update, ctx: &mut Context<Self>) {
         if self.retiring {
-            // Dropping the reply tells the sender to re-route.
+            // Dropping the waiter tells the sender to re-route.
             return;
         }
         self.last_active = Instant::now();
-        // The registry bounds requests whose clients still wait; this bounds
-        // the queue itself, which also holds the changes of clients that hung
-        // up (their writes still happen).
-        if self.queue.len() >= self.settings.max_queued {
-            let bound = Bound::WaitingPerSession;
-            self.settings.stats.record_rejected(bound.label());
-            let _ = update.reply.send(Err(UpdateError::Overloaded(bound)));
-            return;
-        }
         self.queue
-            .push((update.change, update.precondition, update.reply));
+            .push((update.change, update.precondition, update.waiter));
         if !self.writing {
             self.start_batch(ctx);
         }
     }
 }
 
-/// What a batch's writes came to: the segments written (in order), and the first failure with
-/// the segments it left unanswered.
+/// What a batch's writes came to: the segments written (in order), the state the last of them
+/// left, and the first failure with the segments it left unanswered.
 struct BatchReport {
-    written: Vec<(Segment<Reply>, SegmentResult)>,
-    failed: Option<(StorageError, Vec<Segment<Reply>>)>,
-}
-
-fn answer_all(replies: Vec<Reply>, answer: &Result<UpdateOutcome, UpdateError>) {
-    for reply in replies {
-        // A closed receiver is a client that went away; the write stands.
-        let _ = reply.send(answer.clone());
-    }
+    written: Vec<(Segment<Waiter>, ChangeResult)>,
+    known: Option<Arc<Session>>,
+    failed: Option<(StorageError, Vec<Segment<Waiter>>)>,
 }

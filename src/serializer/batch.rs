@@ -8,13 +8,18 @@
 //! lock. And a segment whose result equals the stored state costs no write transaction: when
 //! the actor's last known state already has the content, one plain read of `version` confirms
 //! no other instance changed the row meanwhile.
+//!
+//! [`write_segment`] is the one place a segment reaches the database, so it is also where what it
+//! cost is counted ([`Stats`]).
 
 use std::sync::Arc;
 
 use crate::domain::content::Change;
 use crate::domain::identity::SessionKey;
 use crate::domain::precondition::Precondition;
-use crate::storage::{ChangeResult, SessionState, StorageError, Store};
+use crate::domain::session::{ChangeResult, Session, StoredChange};
+use crate::stats::Stats;
+use crate::storage::{StorageError, Store};
 
 /// One write of a batch, with whatever the requests it answers carry along (their replies).
 pub(super) struct Segment<R> {
@@ -50,51 +55,34 @@ pub(super) fn plan<R>(
     segments
 }
 
-/// What one segment came to.
-#[derive(Debug, Clone)]
-pub(super) enum SegmentResult {
-    /// Nothing to change: the known state is still the stored one.
-    Unchanged(Arc<SessionState>),
-    /// One write transaction ran.
-    Written {
-        /// The state as of the commit, shared by every request the segment answers.
-        session: Arc<SessionState>,
-        /// The row did not exist before.
-        created: bool,
-        /// The content changed.
-        applied: bool,
-    },
-    /// The precondition did not hold; nothing changed.
-    PreconditionFailed,
-    /// Creating the session would exceed the user's quota; nothing changed.
-    QuotaExceeded,
-}
-
-/// Writes one segment, unless it is unconditional, `known` shows it changes nothing, and the
-/// database confirms `known` is current.
-pub(super) async fn write_segment(
+/// Writes `segment`, unless it is unconditional, `known` shows it changes nothing, and the
+/// database confirms `known` is current; counts what it cost either way.
+pub(super) async fn write_segment<R>(
     store: &Store,
+    stats: &Stats,
     key: &SessionKey,
-    change: &Change,
-    precondition: &Precondition,
-    known: Option<&Arc<SessionState>>,
-) -> Result<SegmentResult, StorageError> {
+    segment: &Segment<R>,
+    known: Option<&Arc<Session>>,
+) -> Result<ChangeResult, StorageError> {
+    let requests = segment.requests.len();
     if let Some(known) = known
-        && precondition.is_unconditional()
-        && change.is_noop_for(&known.content)
+        && segment.precondition.is_unconditional()
+        && segment.change.is_noop_for(&known.content)
         && store.current_version(key).await? == Some(known.version)
     {
-        return Ok(SegmentResult::Unchanged(known.clone()));
+        stats.record_noop_read(requests);
+        return Ok(ChangeResult::Stored(StoredChange {
+            session: known.clone(),
+            created: false,
+            applied: false,
+        }));
     }
-    Ok(match store.apply_change(key, change, precondition).await? {
-        ChangeResult::Written(outcome) => SegmentResult::Written {
-            session: Arc::new(outcome.session),
-            created: outcome.created,
-            applied: outcome.applied,
-        },
-        ChangeResult::PreconditionFailed => SegmentResult::PreconditionFailed,
-        ChangeResult::QuotaExceeded => SegmentResult::QuotaExceeded,
-    })
+    let result = store
+        .apply_change(key, &segment.change, &segment.precondition)
+        .await?;
+    let applied = matches!(&result, ChangeResult::Stored(stored) if stored.applied);
+    stats.record_write(requests, applied);
+    Ok(result)
 }
 
 #[cfg(test)]

@@ -4,29 +4,19 @@
 //! [`Registry`] maps (user, session ID) to that session's actor, enforces the bounds and waits
 //! for the last batch when draining; `actor` queues and batches one session's requests; `batch`
 //! plans a batch into writes (folded runs, conditional requests alone) through the
-//! [`Store`](crate::storage::Store).
-//! Failures leave here as [`UpdateError`]; only the HTTP edge decides what they look like on
-//! the wire.
+//! [`Store`](crate::storage::Store) and counts what each cost.
+//! A request is answered with the store's own [`ChangeResult`](crate::domain::session::ChangeResult)
+//! for the write that included it, or with an [`UpdateError`] when no write did; only the HTTP
+//! edge decides what either looks like on the wire.
 
 mod actor;
 mod batch;
 mod registry;
 
-use std::sync::Arc;
-
 pub use registry::Registry;
 
 use crate::domain::identity::SessionKey;
-use crate::storage::{SessionState, StorageError, StorageFailure, loggable};
-
-/// What an update request is answered with.
-#[derive(Debug, Clone)]
-pub struct UpdateOutcome {
-    /// The session as of the commit that included the request.
-    pub session: Arc<SessionState>,
-    /// That commit created the session.
-    pub created: bool,
-}
+use crate::storage::{StorageError, StorageFailure, loggable};
 
 /// A limit on what one instance holds; past it, requests are refused rather than queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +40,7 @@ impl Bound {
     }
 }
 
-/// Why an update was not applied. Copy because one failed batch answers every request in it;
+/// Why no write included an update. Copy because one failed batch answers every request in it;
 /// the cause was logged once, where the batch failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpdateError {
@@ -58,10 +48,6 @@ pub enum UpdateError {
     Storage(StorageFailure),
     /// A bound was reached.
     Overloaded(Bound),
-    /// The request's precondition did not hold; nothing changed.
-    PreconditionFailed,
-    /// Creating the session would exceed the user's quota of new sessions for today.
-    QuotaExceeded,
     /// Every actor the request was routed to stopped before taking it (a bug, or absurdly short
     /// idle timeouts).
     Unrouted,

@@ -1,30 +1,33 @@
 //! The registry: which actor serves which (user, session ID), the bounds
 //! that keep the whole thing from growing without limit, and the drain.
 //!
-//! Bounds are counted here with atomics rather than left to actix mailbox
-//! capacities, because every cloned `Addr` may push one message past a full
-//! mailbox; a counter that the request increments before sending and
-//! decrements when answered is exact.
+//! Each bound is a [`Semaphore`] whose owned permits are the places: an update request holds
+//! one of `max_in_flight_updates` from before its body is read until it is answered
+//! ([`Admission`]); a request sent to an actor holds one of its session's
+//! `max_waiting_per_session` until the actor answers it; an actor holds one of
+//! `max_live_actors` until it stops. Each is checked here, once, with `try_acquire`, rather
+//! than left to actix mailbox capacities, because every cloned `Addr` may push one message
+//! past a full mailbox.
 //!
 //! Draining is structural: every batch an actor writes holds a token of the
 //! registry's [`TaskTracker`] until it is answered, so the drain waits for
 //! the last token rather than polling counters kept by hand.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use actix::{Actor, Addr, Arbiter};
 use dashmap::DashMap;
-use tokio::sync::oneshot;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio_util::task::TaskTracker;
 
 use crate::configuration::SessionSettings;
 use crate::domain::content::Change;
 use crate::domain::identity::SessionKey;
 use crate::domain::precondition::Precondition;
-use crate::serializer::actor::{ActorSettings, SessionActor, Update};
-use crate::serializer::{Bound, UpdateError, UpdateOutcome};
+use crate::serializer::actor::{ActorSettings, Answer, SessionActor, Update, Waiter};
+use crate::serializer::{Bound, UpdateError};
 use crate::stats::Stats;
 use crate::storage::Store;
 
@@ -55,8 +58,10 @@ struct RegistryInner {
     // writes in them) down with it.
     arbiter: Arbiter,
     next_actor_id: AtomicU64,
-    in_flight: AtomicUsize,
-    waiting: AtomicUsize,
+    in_flight: Arc<Semaphore>,
+    live: Arc<Semaphore>,
+    /// Each session's places for waiting requests.
+    waiting_per_session: usize,
     // Batches being written, each holding a token until answered. The drain
     // waits for all of them, because a batch whose clients all hung up is
     // still a write we started and must finish.
@@ -67,7 +72,13 @@ struct RegistryInner {
 struct SessionHandle {
     actor_id: u64,
     addr: Addr<SessionActor>,
-    waiting: Arc<AtomicUsize>,
+    /// The session's places for waiting requests.
+    waiting: Arc<Semaphore>,
+}
+
+/// As many places as `limit`, or as a semaphore can hold if that is less.
+fn places(limit: usize) -> usize {
+    limit.min(Semaphore::MAX_PERMITS)
 }
 
 impl Registry {
@@ -79,11 +90,12 @@ impl Registry {
                 actors: DashMap::new(),
                 store,
                 stats,
+                in_flight: Arc::new(Semaphore::new(places(settings.max_in_flight_updates))),
+                live: Arc::new(Semaphore::new(places(settings.max_live_actors))),
+                waiting_per_session: places(settings.max_waiting_per_session),
                 settings,
                 arbiter: Arbiter::new(),
                 next_actor_id: AtomicU64::new(0),
-                in_flight: AtomicUsize::new(0),
-                waiting: AtomicUsize::new(0),
                 batches: TaskTracker::new(),
             }),
         }
@@ -94,9 +106,13 @@ impl Registry {
         self.inner.actors.len()
     }
 
-    /// Update requests waiting in actors right now.
+    /// Update requests waiting in actors right now (for the gauge; it walks every actor).
     pub fn waiting_updates(&self) -> usize {
-        self.inner.waiting.load(Ordering::Relaxed)
+        self.inner
+            .actors
+            .iter()
+            .map(|handle| self.inner.waiting_in(&handle))
+            .sum()
     }
 
     /// Waits (up to `timeout`) until every batch started so far, and every
@@ -118,38 +134,37 @@ impl Registry {
     /// Takes one of the `max_in_flight_updates` places for an update request, from before its
     /// body is read (a body that trickles in holds its place) until it is answered.
     pub fn admit(&self) -> Result<Admission, UpdateError> {
-        let previous = self.inner.in_flight.fetch_add(1, Ordering::AcqRel);
-        let admission = Admission(self.inner.clone());
-        if previous < self.inner.settings.max_in_flight_updates {
-            Ok(admission)
-        } else {
-            Err(self.reject(Bound::InFlightUpdates))
-        }
+        self.inner
+            .in_flight
+            .clone()
+            .try_acquire_owned()
+            .map(|place| Admission { _place: place })
+            .map_err(|_| self.reject(Bound::InFlightUpdates))
     }
 
     /// Applies `change` to the session `key` if `precondition` holds, and
-    /// answers with the state as of the commit that included it.
+    /// answers with the result of the write that included it.
     pub async fn update(
         &self,
         _admission: Admission,
         key: SessionKey,
         change: Change,
         precondition: Precondition,
-    ) -> Result<UpdateOutcome, UpdateError> {
+    ) -> Answer {
         self.inner.stats.record_received();
         for _ in 0..MAX_ROUTING_ATTEMPTS {
             let handle = self.handle_for(&key)?;
-            let _waiting =
-                Counted::enter(&handle.waiting, self.inner.settings.max_waiting_per_session)
-                    .ok_or_else(|| self.reject(Bound::WaitingPerSession))?;
-            let _waiting_total = Counted::enter(&self.inner.waiting, usize::MAX);
+            let place = handle
+                .waiting
+                .clone()
+                .try_acquire_owned()
+                .map_err(|_| self.reject(Bound::WaitingPerSession))?;
             let (reply, answer) = oneshot::channel();
-            // `do_send` ignores mailbox capacity; the counters above are the
-            // bound.
+            // `do_send` ignores mailbox capacity; the places are the bound.
             handle.addr.do_send(Update {
                 change: change.clone(),
                 precondition: precondition.clone(),
-                reply,
+                waiter: Waiter::new(reply, place),
             });
             match answer.await {
                 Ok(result) => return result,
@@ -167,21 +182,24 @@ impl Registry {
         if let Some(handle) = self.inner.actors.get(key) {
             return Ok(handle.clone());
         }
-        // Checked before inserting, so concurrent first touches on several
-        // workers may overshoot by at most the number of workers.
-        if self.inner.actors.len() >= self.inner.settings.max_live_actors {
-            return Err(self.reject(Bound::LiveActors));
-        }
+        let live = self
+            .inner
+            .live
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| self.reject(Bound::LiveActors))?;
+        // A concurrent first touch may have spawned the actor meanwhile: then `live` is dropped
+        // unused, and the place goes back.
         let handle = self
             .inner
             .actors
             .entry(key.clone())
-            .or_insert_with(|| self.spawn(key.clone()))
+            .or_insert_with(|| self.spawn(key.clone(), live))
             .clone();
         Ok(handle)
     }
 
-    fn spawn(&self, key: SessionKey) -> SessionHandle {
+    fn spawn(&self, key: SessionKey, live: OwnedSemaphorePermit) -> SessionHandle {
         let actor_id = self.inner.next_actor_id.fetch_add(1, Ordering::Relaxed);
         self.inner.stats.record_actor_started();
         let settings = ActorSettings {
@@ -190,15 +208,14 @@ impl Registry {
             registry: RegistryLink(Arc::downgrade(&self.inner)),
             batches: self.inner.batches.clone(),
             idle_timeout: self.inner.settings.idle_timeout(),
-            max_queued: self.inner.settings.max_waiting_per_session,
         };
         let addr = SessionActor::start_in_arbiter(&self.inner.arbiter.handle(), move |_| {
-            SessionActor::new(key, actor_id, settings)
+            SessionActor::new(key, actor_id, settings, live)
         });
         SessionHandle {
             actor_id,
             addr,
-            waiting: Arc::new(AtomicUsize::new(0)),
+            waiting: Arc::new(Semaphore::new(self.inner.waiting_per_session)),
         }
     }
 
@@ -214,12 +231,18 @@ impl Registry {
     }
 }
 
+impl RegistryInner {
+    /// Requests sent to `handle`'s actor and not answered yet.
+    fn waiting_in(&self, handle: &SessionHandle) -> usize {
+        self.waiting_per_session - handle.waiting.available_permits()
+    }
+}
+
 impl RegistryLink {
-    /// Lets actor `actor_id` leave the registry, unless a request holds its
-    /// address right now; returns whether the actor may stop. Refusing while
-    /// a request is about to send keeps re-routes (and the reordering they
-    /// could cause) rare. An entry that already points at a fresh actor is
-    /// left alone, and the old actor may stop.
+    /// Lets actor `actor_id` leave the registry, unless a request holds a place in it right now
+    /// (it is about to send, or its message is on the way); returns whether the actor may stop.
+    /// Refusing then keeps re-routes (and the reordering they could cause) rare. An entry that
+    /// already points at a fresh actor is left alone, and the old actor may stop.
     pub(super) fn retire(&self, key: &SessionKey, actor_id: u64) -> bool {
         let Some(inner) = self.0.upgrade() else {
             return true;
@@ -227,7 +250,7 @@ impl RegistryLink {
         let removed = inner
             .actors
             .remove_if(key, |_, handle| {
-                handle.actor_id == actor_id && handle.waiting.load(Ordering::Acquire) == 0
+                handle.actor_id == actor_id && inner.waiting_in(handle) == 0
             })
             .is_some();
         removed
@@ -238,28 +261,7 @@ impl RegistryLink {
     }
 }
 
-/// An update request's place among those in flight, released when dropped.
-pub struct Admission(Arc<RegistryInner>);
-
-impl Drop for Admission {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// A slot in a bounded counter, released on drop.
-struct Counted<'a>(&'a AtomicUsize);
-
-impl<'a> Counted<'a> {
-    fn enter(counter: &'a AtomicUsize, bound: usize) -> Option<Counted<'a>> {
-        let previous = counter.fetch_add(1, Ordering::AcqRel);
-        let slot = Counted(counter);
-        (previous < bound).then_some(slot)
-    }
-}
-
-impl Drop for Counted<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
+/// An update request's place among those in flight, given back when dropped.
+pub struct Admission {
+    _place: OwnedSemaphorePermit,
 }

@@ -15,7 +15,6 @@ mod users;
 pub use error::{StorageError, StorageFailure, loggable};
 pub use pool::{PoolSettings, connect_pool};
 pub use retry::{RetryObserver, RetryPolicy, TransientCause};
-pub use sessions::{ChangeResult, MintResult, SessionState};
 pub use store::Store;
 pub use tokens::{Revocation, StoredToken, TokenInfo};
 pub use users::UserInfo;

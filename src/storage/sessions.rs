@@ -1,55 +1,37 @@
 //! Session rows and their recipients.
 //!
 //! [`apply_change`] is the one write: a single call of the SQL function in
-//! `sql/V6__conditional_change.sql` (first written as V3), which
-//! creates-or-finds the row through the unique constraint, locks it, and
-//! decides on the state it read *under the lock*, never on a cached copy
-//! (the precondition of a conditional request included), so two instances
-//! writing the same session at once still serialise and `version` grows by
-//! exactly one per applied change. [`load`] reads a session in one statement,
-//! so one snapshot.
+//! `sql/functions/apply_email_session_change.sql`, which creates-or-finds the
+//! row through the unique constraint, locks it, and decides on the state it
+//! read *under the lock*, never on a cached copy (the precondition of a
+//! conditional request included), so two instances writing the same session
+//! at once still serialise and `version` grows by exactly one per applied
+//! change. [`load`] reads a session in one statement, so one snapshot.
+
+use std::sync::Arc;
 
 use anyhow::Context;
 use deadpool_postgres::GenericClient;
-use time::OffsetDateTime;
 use tokio_postgres::Row;
 
 use crate::domain::content::{Change, Content};
 use crate::domain::identity::SessionKey;
 use crate::domain::precondition::{Precondition, Versions};
-use crate::domain::{Recipient, RecipientList, SessionId};
-
-/// A session as stored, with the content as of one commit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionState {
-    /// The owner's name for the session.
-    pub session_id: SessionId,
-    /// Subject and recipients.
-    pub content: Content,
-    /// Number of applied content changes.
-    pub version: i64,
-    /// When the row was created.
-    pub created_at: OffsetDateTime,
-    /// When the content last changed.
-    pub updated_at: OffsetDateTime,
-}
-
-/// What one write transaction did.
-#[derive(Debug, Clone)]
-pub struct WriteOutcome {
-    /// The state as of the commit.
-    pub session: SessionState,
-    /// The row did not exist before this transaction.
-    pub created: bool,
-    /// The content changed (and `version` grew by one).
-    pub applied: bool,
-}
+use crate::domain::session::{ChangeResult, MintResult, Session, StoredChange};
+use crate::domain::{Recipient, RecipientList};
 
 // The whole write of a batch, in one round trip: create-or-find, row lock,
-// precondition, compare, replace, bump. See sql/V6__conditional_change.sql.
+// precondition, compare, replace, bump. Named arguments, so the call reads
+// against sql/functions/apply_email_session_change.sql line by line.
 const APPLY_CHANGE: &str = "SELECT quota_exceeded, precondition_failed, created, applied,
             version, subject, emails, names, created_at, updated_at
-     FROM apply_email_session_change($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+     FROM apply_email_session_change(
+         p_user_id => $1, p_session_id => $2,
+         p_set_subject => $3, p_subject => $4,
+         p_set_recipients => $5, p_emails => $6, p_names => $7,
+         p_if_match => $8, p_if_match_any => $9,
+         p_if_none_match => $10, p_if_none_match_any => $11,
+         p_quota => $12)";
 
 // A whole session in ONE statement, so one snapshot: version, subject and
 // recipients always belong to the same commit. (Two statements, row then
@@ -67,30 +49,9 @@ const SELECT_SESSION: &str = "SELECT s.version, s.subject, s.created_at, s.updat
 const SELECT_VERSION: &str =
     "SELECT version FROM email_sessions WHERE user_id = $1 AND session_id = $2";
 
-// See sql/V6__conditional_change.sql.
-const MINT: &str = "SELECT outcome, created_at, updated_at FROM mint_email_session($1, $2, $3)";
-
-/// What a conditional write came to.
-#[derive(Debug, Clone)]
-pub enum ChangeResult {
-    /// The precondition held (or there was none) and the write ran.
-    Written(WriteOutcome),
-    /// The precondition did not hold under the row lock: nothing changed.
-    PreconditionFailed,
-    /// Creating the session would exceed the user's quota of new sessions for today.
-    QuotaExceeded,
-}
-
-/// What minting came to.
-#[derive(Debug, Clone)]
-pub enum MintResult {
-    /// A new empty session.
-    Created(SessionState),
-    /// The ID is taken: pick another.
-    Taken,
-    /// The user's quota of new sessions for today is used up.
-    QuotaExceeded,
-}
+// See sql/functions/mint_email_session.sql.
+const MINT: &str = "SELECT outcome, created_at, updated_at
+     FROM mint_email_session(p_user_id => $1, p_session_id => $2, p_quota => $3)";
 
 /// Applies `change` to the session if `precondition` holds for the row read under its lock,
 /// creating the session first when it does not exist (unless the precondition needs it to), in
@@ -138,10 +99,10 @@ pub async fn apply_change(
     if row.try_get("precondition_failed")? {
         return Ok(ChangeResult::PreconditionFailed);
     }
-    Ok(ChangeResult::Written(WriteOutcome {
+    Ok(ChangeResult::Stored(StoredChange {
         created: row.try_get("created")?,
         applied: row.try_get("applied")?,
-        session: session_from_row(&row, key)?,
+        session: Arc::new(session_from_row(&row, key)?),
     }))
 }
 
@@ -155,7 +116,7 @@ fn versions_parameters(versions: Option<&Versions>) -> (Option<&[i64]>, bool) {
 }
 
 /// A session from a row with `version, subject, emails, names, created_at, updated_at`.
-fn session_from_row(row: &Row, key: &SessionKey) -> anyhow::Result<SessionState> {
+fn session_from_row(row: &Row, key: &SessionKey) -> anyhow::Result<Session> {
     let emails: Vec<String> = row.try_get("emails")?;
     let names: Vec<Option<String>> = row.try_get("names")?;
     let recipients = emails
@@ -163,7 +124,7 @@ fn session_from_row(row: &Row, key: &SessionKey) -> anyhow::Result<SessionState>
         .zip(names)
         .map(|(email, name)| Recipient { email, name })
         .collect();
-    Ok(SessionState {
+    Ok(Session {
         session_id: key.session_id.clone(),
         content: Content {
             subject: row.try_get("subject")?,
@@ -180,7 +141,7 @@ fn session_from_row(row: &Row, key: &SessionKey) -> anyhow::Result<SessionState>
 pub async fn load(
     client: &impl GenericClient,
     key: &SessionKey,
-) -> anyhow::Result<Option<SessionState>> {
+) -> anyhow::Result<Option<Session>> {
     let statement = client.prepare_cached(SELECT_SESSION).await?;
     let row = client
         .query_opt(&statement, &[&key.user_id.0, &key.session_id.as_str()])
@@ -200,16 +161,18 @@ pub async fn current_version(
         .query_opt(&statement, &[&key.user_id.0, &key.session_id.as_str()])
         .await
         .context("reading the session version")?;
-    Ok(row.map(|row| row.get(0)))
+    row.map(|row| row.try_get("version"))
+        .transpose()
+        .map_err(Into::into)
 }
 
-/// Creates an empty session; `None` when the owner already has one by that
-/// ID (the caller picks another).
+/// Creates an empty session if the quota allows; `None` when the owner already has one by that ID
+/// (the caller picks another).
 pub async fn create_empty(
     client: &impl GenericClient,
     key: &SessionKey,
     quota: i32,
-) -> anyhow::Result<MintResult> {
+) -> anyhow::Result<Option<MintResult>> {
     let statement = client.prepare_cached(MINT).await?;
     let row = client
         .query_one(
@@ -220,15 +183,15 @@ pub async fn create_empty(
         .context("creating a session")?;
     let outcome: String = row.try_get("outcome")?;
     Ok(match outcome.as_str() {
-        "created" => MintResult::Created(SessionState {
+        "created" => Some(MintResult::Created(Session {
             session_id: key.session_id.clone(),
             content: Content::default(),
             version: 0,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
-        }),
-        "taken" => MintResult::Taken,
-        "quota_exceeded" => MintResult::QuotaExceeded,
+        })),
+        "taken" => None,
+        "quota_exceeded" => Some(MintResult::QuotaExceeded),
         other => anyhow::bail!("mint_email_session answered {other:?}"),
     })
 }

@@ -10,9 +10,10 @@ use crate::domain::SessionId;
 use crate::domain::content::Change;
 use crate::domain::identity::{Identity, SessionKey, TokenId, UserId};
 use crate::domain::precondition::Precondition;
+use crate::domain::session::{ChangeResult, MintResult, Session};
 use crate::storage::StorageError;
 use crate::storage::retry::{RetryObserver, RetryPolicy, with_retries};
-use crate::storage::sessions::{self, ChangeResult, MintResult, SessionState};
+use crate::storage::sessions;
 use crate::storage::tokens::{self, StoredToken};
 use crate::storage::users;
 
@@ -64,7 +65,7 @@ impl Store {
     }
 
     /// Reads a session of its owner.
-    pub async fn read(&self, key: &SessionKey) -> Result<Option<SessionState>, StorageError> {
+    pub async fn read(&self, key: &SessionKey) -> Result<Option<Session>, StorageError> {
         self.retrying(async |client| sessions::load(client, key).await)
             .await
     }
@@ -96,7 +97,7 @@ impl Store {
                     sessions::create_empty(client, &key, self.daily_quota).await
                 })
                 .await?;
-            if !matches!(minted, MintResult::Taken) {
+            if let Some(minted) = minted {
                 return Ok(minted);
             }
         }

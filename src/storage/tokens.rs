@@ -84,7 +84,7 @@ pub async fn insert(
         )
         .await;
     match result {
-        Ok(row) => Ok(TokenId(row.get(0))),
+        Ok(row) => Ok(TokenId(row.try_get("id").map_err(anyhow::Error::new)?)),
         Err(error) if error.code() == Some(&SqlState::UNIQUE_VIOLATION) => Err(
             CreateTokenError::NameTaken(name.unwrap_or("(default)").to_owned()),
         ),
@@ -96,7 +96,7 @@ pub async fn insert(
 pub async fn find(client: &impl GenericClient, id: TokenId) -> anyhow::Result<Option<StoredToken>> {
     let statement = client
         .prepare_cached(
-            "SELECT user_id, secret_hash, expires_at, revoked_at IS NOT NULL
+            "SELECT user_id, secret_hash, expires_at, revoked_at IS NOT NULL AS revoked
              FROM api_tokens WHERE id = $1",
         )
         .await?;
@@ -105,14 +105,14 @@ pub async fn find(client: &impl GenericClient, id: TokenId) -> anyhow::Result<Op
         .await
         .context("looking up a token")?;
     row.map(|row| {
-        let hash: Vec<u8> = row.try_get(1)?;
+        let hash: Vec<u8> = row.try_get("secret_hash")?;
         Ok(StoredToken {
-            user_id: UserId(row.try_get(0)?),
+            user_id: UserId(row.try_get("user_id")?),
             secret_hash: hash
                 .try_into()
                 .map_err(|_| anyhow::anyhow!("stored token hash is not 32 bytes"))?,
-            expires_at: row.try_get(2)?,
-            revoked: row.try_get(3)?,
+            expires_at: row.try_get("expires_at")?,
+            revoked: row.try_get("revoked")?,
         })
     })
     .transpose()
@@ -143,12 +143,12 @@ pub async fn list(client: &impl GenericClient, user_id: UserId) -> anyhow::Resul
     rows.iter()
         .map(|row| {
             Ok(TokenInfo {
-                id: TokenId(row.try_get(0)?),
-                name: row.try_get(1)?,
-                created_at: row.try_get(2)?,
-                expires_at: row.try_get(3)?,
-                last_used_at: row.try_get(4)?,
-                revoked_at: row.try_get(5)?,
+                id: TokenId(row.try_get("id")?),
+                name: row.try_get("name")?,
+                created_at: row.try_get("created_at")?,
+                expires_at: row.try_get("expires_at")?,
+                last_used_at: row.try_get("last_used_at")?,
+                revoked_at: row.try_get("revoked_at")?,
             })
         })
         .collect()
@@ -173,7 +173,8 @@ pub async fn revoke(client: &impl GenericClient, id: TokenId) -> anyhow::Result<
         )
         .await
         .context("revoking a token")?;
-    Ok(match row.map(|row| row.get::<_, bool>(0)) {
+    let just_now = row.map(|row| row.try_get("just_now")).transpose()?;
+    Ok(match just_now {
         Some(true) => Revocation::Revoked,
         Some(false) => Revocation::AlreadyRevoked,
         None => Revocation::NotFound,

@@ -44,7 +44,7 @@ pub async fn insert(client: &impl GenericClient, name: &str) -> Result<UserId, C
         )
         .await;
     match result {
-        Ok(row) => Ok(UserId(row.get(0))),
+        Ok(row) => Ok(UserId(row.try_get("id").map_err(anyhow::Error::new)?)),
         Err(error) if error.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
             Err(CreateUserError::NameTaken(name.to_owned()))
         }
@@ -61,7 +61,7 @@ pub async fn find_by_name(
         .query_opt("SELECT id FROM users WHERE name = $1", &[&name])
         .await
         .context("looking up a user by name")?;
-    Ok(row.map(|row| UserId(row.get(0))))
+    row.map(|row| Ok(UserId(row.try_get("id")?))).transpose()
 }
 
 /// Whether user `id` exists.
@@ -74,16 +74,16 @@ pub async fn exists(client: &impl GenericClient, id: UserId) -> anyhow::Result<b
 }
 
 /// The user of `identity`, created (with the identity) if this is its first contact; see
-/// `provision_identity` in `sql/V7` for why concurrent first contacts end with one user.
+/// `sql/functions/provision_identity.sql` for why concurrent first contacts end with one user.
 pub async fn provision(client: &impl GenericClient, identity: &Identity) -> anyhow::Result<UserId> {
     let statement = client
-        .prepare_cached("SELECT provision_identity($1, $2)")
+        .prepare_cached("SELECT provision_identity(p_issuer => $1, p_subject => $2) AS user_id")
         .await?;
     let row = client
         .query_one(&statement, &[&identity.issuer, &identity.subject])
         .await
         .context("provisioning an identity's user")?;
-    Ok(UserId(row.get(0)))
+    Ok(UserId(row.try_get("user_id")?))
 }
 
 /// Every user, or those with an identity whose subject is `subject`, oldest first.
@@ -96,9 +96,9 @@ pub async fn list(
             "SELECT u.id, u.name, u.created_at,
                     (SELECT count(*) FROM api_tokens t
                       WHERE t.user_id = u.id AND t.revoked_at IS NULL
-                        AND (t.expires_at IS NULL OR t.expires_at > now())),
+                        AND (t.expires_at IS NULL OR t.expires_at > now())) AS live_tokens,
                     coalesce((SELECT array_agg(i.issuer || ' ' || i.subject ORDER BY i.created_at)
-                                FROM identities i WHERE i.user_id = u.id), '{}')
+                                FROM identities i WHERE i.user_id = u.id), '{}') AS identities
              FROM users u
              WHERE $1::TEXT IS NULL
                 OR EXISTS (SELECT 1 FROM identities i WHERE i.user_id = u.id AND i.subject = $1)
@@ -110,11 +110,11 @@ pub async fn list(
     rows.iter()
         .map(|row| {
             Ok(UserInfo {
-                id: UserId(row.try_get(0)?),
-                name: row.try_get(1)?,
-                created_at: row.try_get(2)?,
-                live_tokens: row.try_get(3)?,
-                identities: row.try_get(4)?,
+                id: UserId(row.try_get("id")?),
+                name: row.try_get("name")?,
+                created_at: row.try_get("created_at")?,
+                live_tokens: row.try_get("live_tokens")?,
+                identities: row.try_get("identities")?,
             })
         })
         .collect()

@@ -35,3 +35,4 @@ mod sessions;
 mod timeouts;
 mod tokens;
 mod update;
+mod upgrade;

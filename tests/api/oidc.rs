@@ -378,6 +378,40 @@ async fn cached_keys_keep_working_while_the_issuer_is_down_and_unknown_ones_get_
 }
 
 #[actix_web::test]
+async fn an_unreachable_issuer_never_throttles_the_address_that_waited_for_it() {
+    // Arrange: two failures would throttle the address, and the issuer goes away after one
+    // fetch of its keys.
+    let key = SigningKey::rsa(0, "cached");
+    let (issuer, _db, app) = issuer_and_app(&[&key], |settings| {
+        settings.auth.failures_before_throttle = 2;
+        settings.auth.jwks_refetch_interval_ms = 0;
+        settings.auth.jwks_max_age_ms = 0;
+    })
+    .await;
+    assert_eq!(
+        app.mint(&key.sign(&issuer.claims("ada"))).await.status(),
+        201
+    );
+    issuer.stop().await;
+
+    // Act: tokens naming a key the issuer would have to be asked for, then a valid one.
+    let mut unreachable = Vec::new();
+    for _ in 0..5 {
+        let token = SigningKey::rsa(1, "new").sign(&issuer.claims("bob"));
+        unreachable.push(app.mint(&token).await.status().as_u16());
+    }
+    let valid = app.mint(&key.sign(&issuer.claims("carol"))).await;
+
+    // Assert
+    assert_eq!(unreachable, [503; 5]);
+    assert_eq!(
+        valid.status(),
+        201,
+        "an outage of the issuer is no failure of the caller's"
+    );
+}
+
+#[actix_web::test]
 async fn forty_first_requests_of_one_new_identity_over_two_instances_make_one_user() {
     // Arrange
     let key = SigningKey::rsa(0, "k");

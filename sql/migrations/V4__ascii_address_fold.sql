@@ -7,6 +7,3 @@ DROP INDEX email_session_recipients_address_key;
 CREATE UNIQUE INDEX email_session_recipients_address_key
     ON email_session_recipients (session_row_id, lower(email COLLATE "C"));
 
--- convert_to and jsonb_build_array are STABLE, so the digest helper is too;
--- IMMUTABLE was a promise the functions it calls do not make.
-ALTER FUNCTION email_session_fingerprint(text, text[], text[]) STABLE;

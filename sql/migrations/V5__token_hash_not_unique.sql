@@ -1,7 +1,7 @@
 -- V1 made users.token_hash UNIQUE "so a token maps to one user". That is no
 -- longer how it works: a token is `<user id>.<secret>`, the ID finds the row,
 -- and the SHA-256 of the secret is compared with token_hash in constant time.
--- (V1 itself stays as it was applied: migrations are never edited once run.)
+-- (V1 itself stays as it was applied.)
 -- The unique index bought nothing but a write per new user, so it goes, and
 -- the column says what it is for.
 ALTER TABLE users DROP CONSTRAINT users_token_hash_key;

@@ -1,99 +1,31 @@
--- Conditional writes, deletes and a daily quota of new sessions: the write of
--- V3, grown three ways. (They arrived together, before anything had applied
--- them outside throwaway clusters, so they are one migration.)
+-- The one write: a collapsed batch of one session's requests (or one conditional request), as one
+-- statement and so one round trip and one transaction: all of it or none of it.
 --
--- 1. Conditional requests (RFC 9110 If-Match / If-None-Match, ETag = version),
---    judged here, on the row read under its lock, so they hold across service
---    instances: when N writers that all read version v send If-Match: "v" at
---    once, the row lock lines them up, the first finds v and applies (v+1), and
---    every later one finds v+1 and fails. A failed precondition changes nothing
---    and never creates a row. p_if_match: the versions If-Match names (NULL: no
---    If-Match); p_if_match_any: If-Match: *. Likewise p_if_none_match(_any).
---    An If-Match (even *) needs an existing row; If-None-Match: * an absent one.
--- 2. Sessions can be deleted (DELETE /api/email/sessions/{id}), so a row may
---    vanish between the look that found it and its lock: an unconditional
---    write then creates the session again (starting afresh at version 1), and
---    only a write that needs the row (If-Match) fails.
--- 3. A per-user quota of new sessions per UTC day, exact under bursts and
---    across instances: the count lives here and is taken in the same
---    transaction as the creation, under the lock of the user's row for the
---    day, so several requests taking "the last place" at once line up and only
---    one gets it. Minted sessions and sessions created by a first PUT both
---    count; updates of existing sessions never do. p_quota <= 0 (or NULL)
---    means unlimited.
+-- It used to be seven statements (BEGIN, create-or-find, lock, replace recipients, bump, COMMIT);
+-- the benchmark showed the round trips bounding distinct writes. The guarantees live here:
+--   1. Create-or-find through the unique key (user_id, session_id), so concurrent first touches,
+--      on any number of instances, make one row and no error. A row we create is born with its
+--      content (version 1, or 0 when the change is empty) and stays locked by our insert until
+--      commit. A first touch takes a place of the user's daily quota first (its row lock lines up
+--      that user's creators); someone else creating the row meanwhile gives the place back.
+--   2. An existing row is locked (SELECT ... FOR UPDATE), and everything is decided on what was
+--      read under the lock, never on a caller's cache: the precondition, and whether the content
+--      changes. So when N writers that all read version v send If-Match: "v" at once, the lock
+--      lines them up, the first finds v and applies (v+1), and every later one finds v+1 and fails.
+--   3. Only if the content changes: replace the recipients, bump version by exactly one, set
+--      updated_at.
+--   4. A row deleted between the look that found it and its lock is simply created again
+--      (starting afresh at version 1), unless a precondition needs it to exist.
 --
--- Otherwise the same write as V3: create-or-find through the unique key, lock,
--- compare digests, replace recipients and bump the version only on a change
--- of content.
-
-CREATE TABLE user_daily_new_sessions (
-    user_id  BIGINT  NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    day      DATE    NOT NULL,
-    created  INTEGER NOT NULL CHECK (created >= 0),
-    PRIMARY KEY (user_id, day)
-);
-
--- Takes one place of today's quota; false when none is left.
-CREATE FUNCTION take_new_session_quota(p_user_id bigint, p_quota integer)
-RETURNS boolean
-LANGUAGE plpgsql
-AS $$
-DECLARE
-    taken integer;
-BEGIN
-    IF p_quota IS NULL OR p_quota <= 0 THEN
-        RETURN true;
-    END IF;
-    INSERT INTO user_daily_new_sessions AS q (user_id, day, created)
-    VALUES (p_user_id, (now() AT TIME ZONE 'UTC')::date, 1)
-    ON CONFLICT (user_id, day) DO UPDATE SET created = q.created + 1
-    WHERE q.created < p_quota
-    RETURNING q.created INTO taken;
-    RETURN FOUND;
-END
-$$;
-
--- Gives a place back (the session it was taken for was created by someone else).
-CREATE FUNCTION give_back_new_session_quota(p_user_id bigint, p_quota integer)
-RETURNS void
-LANGUAGE sql
-AS $$
-    UPDATE user_daily_new_sessions
-    SET created = created - 1
-    WHERE p_quota > 0 AND user_id = p_user_id AND day = (now() AT TIME ZONE 'UTC')::date
-      AND created > 0
-$$;
-
--- Mints an empty session under a fresh ID if the quota allows: 'created',
--- 'taken' (the ID exists; pick another) or 'quota_exceeded'.
-CREATE FUNCTION mint_email_session(p_user_id bigint, p_session_id text, p_quota integer)
-RETURNS TABLE (outcome text, created_at timestamptz, updated_at timestamptz)
-LANGUAGE plpgsql
-AS $$
-#variable_conflict use_column
-DECLARE
-    minted email_sessions%ROWTYPE;
-BEGIN
-    IF NOT take_new_session_quota(p_user_id, p_quota) THEN
-        RETURN QUERY SELECT 'quota_exceeded', NULL::timestamptz, NULL::timestamptz;
-        RETURN;
-    END IF;
-    INSERT INTO email_sessions (user_id, session_id, content_fingerprint)
-    VALUES (p_user_id, p_session_id, email_session_fingerprint(NULL, '{}', '{}'))
-    ON CONFLICT (user_id, session_id) DO NOTHING
-    RETURNING * INTO minted;
-    IF NOT FOUND THEN
-        PERFORM give_back_new_session_quota(p_user_id, p_quota);
-        RETURN QUERY SELECT 'taken', NULL::timestamptz, NULL::timestamptz;
-        RETURN;
-    END IF;
-    RETURN QUERY SELECT 'created', minted.created_at, minted.updated_at;
-END
-$$;
-
-DROP FUNCTION apply_email_session_change(bigint, text, boolean, text, boolean, text[], text[]);
-
-CREATE FUNCTION apply_email_session_change(
+-- Parameters: a p_set_* flag false leaves that field as stored. p_if_match: the versions If-Match
+-- names (NULL: no If-Match); p_if_match_any: If-Match: *; likewise p_if_none_match(_any). An
+-- If-Match (even *) needs an existing row; If-None-Match: * an absent one. A failed precondition
+-- changes nothing and never creates a row. p_quota: new sessions the user may create per UTC day
+-- (<= 0: unlimited). The service calls it with named arguments (storage/sessions.rs).
+--
+-- Returns one row: quota_exceeded or precondition_failed (then nothing changed), else created,
+-- applied and the content as of this transaction.
+CREATE OR REPLACE FUNCTION apply_email_session_change(
     p_user_id             bigint,
     p_session_id          text,
     p_set_subject         boolean,
