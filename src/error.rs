@@ -153,6 +153,12 @@ pub(crate) struct ErrorDetail<'a> {
     message: &'a str,
 }
 
+impl<'a> ErrorDetail<'a> {
+    pub(crate) fn new(code: ErrorCode, message: &'a str) -> ErrorDetail<'a> {
+        ErrorDetail { code, message }
+    }
+}
+
 impl ApiError {
     /// An error the client caused or can act on.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
@@ -205,10 +211,7 @@ impl ResponseError for ApiError {
             tracing::error!(code = %self.code, error = loggable(cause), "request failed");
         }
         let mut response = response_for(self.code).json(ErrorBody {
-            error: ErrorDetail {
-                code: self.code,
-                message: &self.message,
-            },
+            error: ErrorDetail::new(self.code, &self.message),
         });
         if let Some(seconds) = self.retry_after_secs {
             response

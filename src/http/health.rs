@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
 
 use crate::error::{ErrorCode, ErrorDetail, response_for};
 use crate::lifecycle::{Lifecycle, Phase};
@@ -14,14 +14,32 @@ use crate::storage::{Store, loggable};
 /// How long readiness waits for the database.
 const READINESS_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// What the probes answer: `ok`, `ready`, or `not_ready` with the reason.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)] // Describes the JSON built with `json!` below, for the contract only.
-pub(crate) struct Probe {
-    /// `ok` (liveness), `ready` or `not_ready`.
-    status: String,
+/// What the probes answer: `ok`, `ready`, or `not_ready` with the reason. The answers are
+/// built from this type, so the contract cannot drift from them.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Probe<'a> {
+    status: ProbeStatus,
     /// Why not ready: `starting`, `draining` or `database_unavailable`.
-    error: Option<ErrorDetail<'static>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorDetail<'a>>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum ProbeStatus {
+    /// Liveness: the process runs.
+    Ok,
+    Ready,
+    NotReady,
+}
+
+impl Probe<'static> {
+    fn answer(status: ProbeStatus) -> Probe<'static> {
+        Probe {
+            status,
+            error: None,
+        }
+    }
 }
 
 /// `GET /healthz`: 200 while the process runs.
@@ -32,7 +50,7 @@ pub(crate) struct Probe {
     responses((status = 200, description = "The process runs", body = Probe)),
 )]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+    HttpResponse::Ok().json(Probe::answer(ProbeStatus::Ok))
 }
 
 /// `GET /readyz`: 200 when serving and the database answers within a
@@ -54,7 +72,7 @@ pub async fn readyz(store: web::Data<Store>, lifecycle: web::Data<Lifecycle>) ->
         Phase::Serving => {}
     }
     match tokio::time::timeout(READINESS_TIMEOUT, store.ping()).await {
-        Ok(Ok(())) => HttpResponse::Ok().json(json!({"status": "ready"})),
+        Ok(Ok(())) => HttpResponse::Ok().json(Probe::answer(ProbeStatus::Ready)),
         Ok(Err(error)) => {
             // The cause is for the operator's log, not for whoever polls us.
             tracing::warn!(error = loggable(&error), "readiness check failed");
@@ -71,6 +89,8 @@ pub async fn readyz(store: web::Data<Store>, lifecycle: web::Data<Lifecycle>) ->
 }
 
 fn not_ready(code: ErrorCode, message: &str) -> HttpResponse {
-    response_for(code)
-        .json(json!({"status": "not_ready", "error": {"code": code, "message": message}}))
+    response_for(code).json(Probe {
+        status: ProbeStatus::NotReady,
+        error: Some(ErrorDetail::new(code, message)),
+    })
 }
