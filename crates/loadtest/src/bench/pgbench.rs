@@ -45,11 +45,7 @@ pub async fn locked_update_rate(
     clients: usize,
     seconds: u32,
 ) -> anyhow::Result<f64> {
-    let (client, connection) = config
-        .connect(NoTls)
-        .await
-        .context("connecting for pgbench setup")?;
-    tokio::spawn(connection);
+    let client = connect(config).await?;
     client
         .batch_execute(&format!(
             "CREATE TABLE IF NOT EXISTS bench_locked_rows (id int PRIMARY KEY, n bigint NOT NULL DEFAULT 0);
@@ -69,11 +65,7 @@ pub async fn write_function_rate(
     seconds: u32,
     user: &str,
 ) -> anyhow::Result<f64> {
-    let (client, connection) = config
-        .connect(NoTls)
-        .await
-        .context("connecting to look up the benchmark's user")?;
-    tokio::spawn(connection);
+    let client = connect(config).await?;
     let user_id: i64 = client
         .query_one("SELECT id FROM users WHERE name = $1", &[&user])
         .await
@@ -87,6 +79,16 @@ pub async fn write_function_rate(
         &[format!("user_id={user_id}")],
     )
     .await
+}
+
+/// A connection for preparing a run, alive while the returned client is.
+async fn connect(config: &tokio_postgres::Config) -> anyhow::Result<tokio_postgres::Client> {
+    let (client, connection) = config
+        .connect(NoTls)
+        .await
+        .context("connecting to prepare a pgbench run")?;
+    tokio::spawn(connection);
+    Ok(client)
 }
 
 /// Runs `script` with `clients` connections for `seconds` (variables from `defines`, each
