@@ -83,7 +83,7 @@ pub async fn run_migrations_to(
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
         .await
         .context("waiting for the migration lock")?;
-    let result = migrate_locked(&mut client, refinery_target, target.is_none()).await;
+    let result = migrate_locked(&mut client, refinery_target).await;
     // The lock dies with the session anyway; unlocking just frees it sooner.
     let _ = client
         .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY])
@@ -93,12 +93,18 @@ pub async fn run_migrations_to(
     result
 }
 
-async fn migrate_locked(
-    client: &mut Client,
-    target: Target,
-    with_functions: bool,
-) -> anyhow::Result<()> {
+async fn migrate_locked(client: &mut Client, target: Target) -> anyhow::Result<()> {
     let runner = embedded::migrations::runner().set_target(target);
+    let latest = runner
+        .get_migrations()
+        .iter()
+        .map(Migration::version)
+        .max()
+        .unwrap_or_default();
+    let with_functions = match target {
+        Target::Version(version) => i64::from(version) >= i64::from(latest),
+        _ => true,
+    };
     accept_rewritten_migrations(client, runner.get_migrations()).await?;
     let report = runner
         .run_async(client)

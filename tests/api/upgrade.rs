@@ -20,8 +20,9 @@ async fn a_database_of_the_previous_release_upgrades_on_start() {
         .await
         .expect("restoring the previous release's database");
 
-    // Act: this release's migrate, twice (every start runs it), then an instance.
-    let first = cli(&db, &["migrate"]);
+    // Act: this release's migrate, up to the previous release's last version and then again
+    // (every start runs it), then an instance.
+    let first = cli(&db, &["migrate", "--target", "7"]);
     let second = cli(&db, &["migrate"]);
     let token = stdout_of(&cli(&db, &["token", "create", "fixture-user"]))
         .trim_end()
@@ -92,4 +93,35 @@ async fn a_database_of_the_previous_release_upgrades_on_start() {
         provisioned, 2,
         "the identity provisioned before keeps its user"
     );
+}
+
+#[actix_web::test]
+async fn migrating_to_the_latest_version_by_number_creates_the_functions() {
+    // Arrange
+    let db = TestDb::create_empty().await;
+
+    // Act
+    let migrated = cli(&db, &["migrate", "--target", "7"]);
+    let functions: i64 = db
+        .client()
+        .await
+        .query_one(
+            "SELECT count(*) FROM pg_proc WHERE proname = ANY($1)",
+            &[&[
+                "email_session_fingerprint",
+                "take_new_session_quota",
+                "give_back_new_session_quota",
+                "mint_email_session",
+                "apply_email_session_change",
+                "provision_identity",
+            ]
+            .as_slice()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+
+    // Assert
+    stdout_of(&migrated);
+    assert_eq!(functions, 6, "every function of sql/functions/");
 }
