@@ -26,6 +26,7 @@ use crate::storage::{Store, StoredToken};
 pub(crate) use api_token::new_secret;
 pub use error::AuthError;
 use expiring::ExpiringMap;
+pub(crate) use oidc::require_https_url;
 use oidc::{OidcVerifier, Refusal};
 use throttle::Throttle;
 

@@ -16,4 +16,3 @@ mod validate;
 pub use settings::{
     AuthSettings, CorsSettings, OidcIssuerSettings, RetentionSettings, SessionSettings, Settings,
 };
-pub(crate) use validate::require_https_url;

@@ -3,6 +3,7 @@
 use anyhow::Context;
 
 use super::{AuthSettings, CorsSettings, OidcIssuerSettings};
+use crate::auth::require_https_url;
 
 impl CorsSettings {
     /// Drops blank entries (an empty `APP_CORS__ALLOWED_ORIGINS` means none) and refuses
@@ -70,25 +71,6 @@ impl OidcIssuerSettings {
             // Without a jwks_uri the issuer is fetched from, so it must be a URL.
             None => require_https_url("issuer", &self.issuer),
         }
-    }
-}
-
-/// Keys fetched over plain HTTP could be swapped by anyone on the path, so only loopback
-/// addresses (a developer's or a test's own issuer) may use it.
-pub(crate) fn require_https_url(what: &str, url: &str) -> anyhow::Result<()> {
-    let uri: actix_web::http::Uri = url
-        .parse()
-        .with_context(|| format!("{what} {url:?} is not a URL"))?;
-    let host = uri.host().unwrap_or_default();
-    let loopback = host == "localhost"
-        || host
-            .trim_matches(['[', ']'])
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|address| address.is_loopback());
-    match uri.scheme_str() {
-        Some("https") if !host.is_empty() => Ok(()),
-        Some("http") if loopback => Ok(()),
-        _ => anyhow::bail!("{what} {url:?} must be an https:// URL (plain http only on localhost)"),
     }
 }
 

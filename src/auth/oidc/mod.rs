@@ -1,6 +1,7 @@
 //! Identity tokens (JWTs) of the configured OpenID Connect issuers: which issuer, which key,
 //! and whether every check holds. What a check's failure says names the check, never a key.
 
+mod https;
 mod keys;
 
 use std::collections::HashSet;
@@ -11,9 +12,10 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 
-use crate::configuration::{AuthSettings, require_https_url};
+use crate::configuration::AuthSettings;
 use crate::domain::identity::Identity;
 
+pub(crate) use https::require_https_url;
 use keys::{FetchPolicy, IssuerKeys, KeyLookup};
 
 /// Only asymmetric algorithms: with an HMAC algorithm anyone holding the (public) key could
