@@ -67,7 +67,7 @@ impl Authenticator {
         stats: Stats,
         settings: &AuthSettings,
     ) -> anyhow::Result<Authenticator> {
-        let ttl = settings.token_cache_ttl();
+        let ttl = settings.token_cache_ttl;
         let capacity = settings.token_cache_capacity;
         Ok(Authenticator {
             inner: Arc::new(AuthenticatorInner {
@@ -77,7 +77,7 @@ impl Authenticator {
                 looked_up: ExpiringMap::new(ttl, capacity),
                 throttle: Throttle::new(
                     settings.failures_before_throttle,
-                    Duration::from_millis(settings.throttle_window_ms),
+                    settings.throttle_window,
                     capacity,
                 ),
                 oidc: OidcVerifier::new(settings)?,

@@ -67,6 +67,8 @@ impl Settings {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -74,6 +76,16 @@ mod tests {
         let settings = Settings::defaults();
         assert!(settings.database.url.is_none());
         assert!(!settings.database.embedded);
+    }
+
+    #[test]
+    fn duration_keys_are_read_in_the_unit_they_name() {
+        let settings = Settings::defaults();
+        assert_eq!(
+            settings.sessions.idle_timeout,
+            Duration::from_millis(30_000)
+        );
+        assert_eq!(settings.server.shutdown_timeout, Duration::from_secs(30));
     }
 
     #[test]

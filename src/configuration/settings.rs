@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
+use serde_with::{DurationMilliSeconds, DurationSeconds, serde_as};
 
 use crate::storage::{PoolSettings, RetryPolicy};
 
@@ -31,12 +32,15 @@ pub struct Settings {
 }
 
 /// The data lifecycle.
+#[serde_as]
 #[derive(Debug, Clone, Deserialize)]
 pub struct RetentionSettings {
     /// Delete sessions not updated for this many days; 0 keeps them forever.
     pub days: u32,
     /// How often the sweep runs.
-    pub sweep_interval_ms: u64,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "sweep_interval_ms")]
+    pub sweep_interval: Duration,
     /// Sessions deleted per transaction.
     pub batch_size: i64,
 }
@@ -56,6 +60,7 @@ pub struct CorsSettings {
 }
 
 /// HTTP listener settings.
+#[serde_as]
 #[derive(Debug, Clone, Deserialize)]
 pub struct ServerSettings {
     /// Address to listen on.
@@ -65,15 +70,22 @@ pub struct ServerSettings {
     /// Largest accepted request body in bytes.
     pub max_body_bytes: usize,
     /// Longest time a request body may take to arrive (then 408).
-    pub body_read_timeout_ms: u64,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "body_read_timeout_ms")]
+    pub body_read_timeout: Duration,
     /// How long a graceful stop waits for requests in flight.
-    pub shutdown_timeout_secs: u64,
+    #[serde_as(as = "DurationSeconds<u64>")]
+    #[serde(rename = "shutdown_timeout_secs")]
+    pub shutdown_timeout: Duration,
     /// How long, after the listener closes, accepted connections get to
     /// reach a worker before the workers stop taking new ones.
-    pub drain_grace_ms: u64,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "drain_grace_ms")]
+    pub drain_grace: Duration,
 }
 
 /// Database connection and pool settings.
+#[serde_as]
 #[derive(Debug, Clone, Deserialize)]
 pub struct DatabaseSettings {
     /// Connection URL (`DATABASE_URL`).
@@ -85,18 +97,27 @@ pub struct DatabaseSettings {
     /// Connections in the pool.
     pub pool_size: usize,
     /// Longest wait for a free pooled connection.
-    pub pool_wait_timeout_ms: u64,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "pool_wait_timeout_ms")]
+    pub pool_wait_timeout: Duration,
     /// Longest time to open a connection.
-    pub connect_timeout_ms: u64,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "connect_timeout_ms")]
+    pub connect_timeout: Duration,
     /// Server-side statement timeout.
-    pub statement_timeout_ms: u64,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "statement_timeout_ms")]
+    pub statement_timeout: Duration,
 }
 
 /// Settings of the per-session serializer.
+#[serde_as]
 #[derive(Debug, Clone, Deserialize)]
 pub struct SessionSettings {
     /// Idle time after which an actor stops.
-    pub idle_timeout_ms: u64,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "idle_timeout_ms")]
+    pub idle_timeout: Duration,
     /// Bound on live actors.
     pub max_live_actors: usize,
     /// Bound on requests waiting in one actor.
@@ -106,34 +127,51 @@ pub struct SessionSettings {
     /// Retries of a transient database error.
     pub retry_attempts: u32,
     /// First backoff delay.
-    pub retry_base_delay_ms: u64,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "retry_base_delay_ms")]
+    pub retry_base_delay: Duration,
     /// Largest backoff delay.
-    pub retry_max_delay_ms: u64,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "retry_max_delay_ms")]
+    pub retry_max_delay: Duration,
 }
 
 /// Token verification settings.
+#[serde_as]
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuthSettings {
     /// How long a verified token is remembered.
-    pub token_cache_ttl_ms: u64,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "token_cache_ttl_ms")]
+    pub token_cache_ttl: Duration,
     /// Most tokens (and user IDs, and failing addresses) remembered at once.
     pub token_cache_capacity: usize,
     /// Failed authentications an address may make per window before it gets 429.
     pub failures_before_throttle: u32,
-    /// The window, in ms.
-    pub throttle_window_ms: u64,
+    /// The window.
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "throttle_window_ms")]
+    pub throttle_window: Duration,
     /// Identity providers whose tokens are accepted beside API tokens (`[[auth.oidc]]`).
     #[serde(default)]
     pub oidc: Vec<OidcIssuerSettings>,
-    /// Clock skew allowed on a token's `exp` and `nbf`, in seconds (at most 60).
-    pub jwt_leeway_secs: u64,
+    /// Clock skew allowed on a token's `exp` and `nbf` (at most 60 s).
+    #[serde_as(as = "DurationSeconds<u64>")]
+    #[serde(rename = "jwt_leeway_secs")]
+    pub jwt_leeway: Duration,
     /// Shortest time between two JWKS fetches of one issuer, so tokens naming made-up key IDs
     /// cannot hammer it.
-    pub jwks_refetch_interval_ms: u64,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "jwks_refetch_interval_ms")]
+    pub jwks_refetch_interval: Duration,
     /// Keys older than this are fetched again when next needed (and kept if that fails).
-    pub jwks_max_age_ms: u64,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "jwks_max_age_ms")]
+    pub jwks_max_age: Duration,
     /// Longest time a discovery or JWKS fetch may take.
-    pub jwks_fetch_timeout_ms: u64,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "jwks_fetch_timeout_ms")]
+    pub jwks_fetch_timeout: Duration,
 }
 
 /// One OpenID Connect issuer whose tokens are accepted.
@@ -160,32 +198,20 @@ impl DatabaseSettings {
     pub fn pool(&self) -> PoolSettings {
         PoolSettings {
             size: self.pool_size,
-            wait_timeout: Duration::from_millis(self.pool_wait_timeout_ms),
-            connect_timeout: Duration::from_millis(self.connect_timeout_ms),
-            statement_timeout: Duration::from_millis(self.statement_timeout_ms),
+            wait_timeout: self.pool_wait_timeout,
+            connect_timeout: self.connect_timeout,
+            statement_timeout: self.statement_timeout,
         }
     }
 }
 
 impl SessionSettings {
-    /// Idle time after which an actor stops.
-    pub fn idle_timeout(&self) -> Duration {
-        Duration::from_millis(self.idle_timeout_ms)
-    }
-
     /// How transient database failures are retried.
     pub fn retry_policy(&self) -> RetryPolicy {
         RetryPolicy {
             retries: self.retry_attempts,
-            base_delay: Duration::from_millis(self.retry_base_delay_ms),
-            max_delay: Duration::from_millis(self.retry_max_delay_ms),
+            base_delay: self.retry_base_delay,
+            max_delay: self.retry_max_delay,
         }
-    }
-}
-
-impl AuthSettings {
-    /// How long a verified token is remembered.
-    pub fn token_cache_ttl(&self) -> Duration {
-        Duration::from_millis(self.token_cache_ttl_ms)
     }
 }

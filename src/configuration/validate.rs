@@ -1,9 +1,15 @@
 //! The checks run on loaded settings: what the types cannot say, refused before anything starts.
 
+use std::time::Duration;
+
 use anyhow::Context;
 
 use super::{AuthSettings, CorsSettings, OidcIssuerSettings};
 use crate::auth::require_https_url;
+
+/// Clock skew tolerated on `exp` and `nbf`; more would keep an expired token usable for longer
+/// than any clock is wrong.
+const MAX_JWT_LEEWAY: Duration = Duration::from_secs(60);
 
 impl CorsSettings {
     /// Drops blank entries (an empty `APP_CORS__ALLOWED_ORIGINS` means none) and refuses
@@ -36,13 +42,13 @@ impl AuthSettings {
     /// Refuses a leeway past 60 s and issuers that could never match or be reached safely.
     pub(super) fn check(&self) -> anyhow::Result<()> {
         anyhow::ensure!(
-            self.jwks_fetch_timeout_ms > 0,
+            !self.jwks_fetch_timeout.is_zero(),
             "auth.jwks_fetch_timeout_ms is 0; every key fetch would fail"
         );
         anyhow::ensure!(
-            self.jwt_leeway_secs <= 60,
+            self.jwt_leeway <= MAX_JWT_LEEWAY,
             "auth.jwt_leeway_secs is {}; at most 60 seconds of clock skew are allowed",
-            self.jwt_leeway_secs
+            self.jwt_leeway.as_secs()
         );
         for (index, oidc) in self.oidc.iter().enumerate() {
             oidc.check()
@@ -99,7 +105,7 @@ mod tests {
     fn oidc_issuers_must_be_reachable_safely() {
         let check = |issuer: &str, jwks_uri: Option<&str>, leeway: u64| {
             let mut auth = Settings::defaults().auth;
-            auth.jwt_leeway_secs = leeway;
+            auth.jwt_leeway = Duration::from_secs(leeway);
             auth.oidc = vec![OidcIssuerSettings {
                 issuer: issuer.to_owned(),
                 audience: "api://email-sessions".to_owned(),
@@ -154,7 +160,7 @@ mod tests {
         ));
         assert!(auth.check().is_err());
         auth.oidc.pop();
-        auth.jwks_fetch_timeout_ms = 0;
+        auth.jwks_fetch_timeout = Duration::ZERO;
         assert!(auth.check().is_err());
     }
 }

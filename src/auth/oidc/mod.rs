@@ -91,13 +91,13 @@ impl OidcVerifier {
             }
         });
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_millis(settings.jwks_fetch_timeout_ms))
+            .timeout(settings.jwks_fetch_timeout)
             .redirect(redirects)
             .build()
             .context("building the HTTP client for identity providers")?;
         let policy = FetchPolicy {
-            refetch_interval: Duration::from_millis(settings.jwks_refetch_interval_ms),
-            max_age: Duration::from_millis(settings.jwks_max_age_ms),
+            refetch_interval: settings.jwks_refetch_interval,
+            max_age: settings.jwks_max_age,
         };
         let issuers = settings
             .oidc
@@ -108,7 +108,7 @@ impl OidcVerifier {
                     .cloned()
                     .collect();
                 let mut validation = Validation::new(Algorithm::RS256);
-                validation.leeway = settings.jwt_leeway_secs;
+                validation.leeway = settings.jwt_leeway.as_secs();
                 validation.validate_nbf = true;
                 validation.set_issuer(&spellings);
                 validation.set_audience(&[&oidc.audience]);
