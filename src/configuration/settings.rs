@@ -1,6 +1,7 @@
 //! The settings' types, one struct per table of `config/base.toml`. What a key means is said
 //! once, in the comments of that file (the README's configuration table repeats keys and
-//! defaults); a field has a `///` line only where Rust code needs to know more. A duration's key names its unit (`idle_timeout_ms`); its field is a
+//! defaults, and a test holds it to the file); a field has a `///` line only where Rust code
+//! needs to know more. A duration's key names its unit (`idle_timeout_ms`); its field is a
 //! `Duration` and drops the unit.
 
 use std::net::SocketAddr;
