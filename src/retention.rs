@@ -2,20 +2,18 @@
 //! updated for that many days, in small batches (short transactions that never hold many row
 //! locks), on one instance at a time (a PostgreSQL advisory lock taken by each batch).
 
-use std::time::Duration;
-
 use crate::configuration::RetentionSettings;
 use crate::stats::Stats;
 use crate::storage::{Store, loggable};
 
-/// Runs the sweep every `settings.sweep_interval_ms` until the task is dropped; does nothing
+/// Runs the sweep every `settings.sweep_interval` until the task is dropped; does nothing
 /// when `settings.days` is 0 (keep forever).
 pub(crate) async fn sweep_forever(store: Store, stats: Stats, settings: RetentionSettings) {
     if settings.days == 0 {
         return;
     }
     let days = i32::try_from(settings.days).unwrap_or(i32::MAX);
-    let period = Duration::from_millis(settings.sweep_interval_ms);
+    let period = settings.sweep_interval;
     // Not at once: a starting instance may still be migrating.
     let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -84,7 +84,7 @@ impl Application {
         let registry_data = web::Data::new(registry.clone());
         let limit = web::Data::new(BodyLimits {
             max_bytes: settings.server.max_body_bytes,
-            read_timeout: Duration::from_millis(settings.server.body_read_timeout_ms),
+            read_timeout: settings.server.body_read_timeout,
         });
         let metrics = web::Data::new(telemetry::metrics_handle());
         let lifecycle_data = web::Data::new(lifecycle.clone());
@@ -108,7 +108,7 @@ impl Application {
                 .default_service(web::to(http::not_found))
         })
         .disable_signals()
-        .shutdown_timeout(settings.server.shutdown_timeout_secs)
+        .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
         .listen(listener)
         .context("listening")?;
         if settings.server.workers > 0 {
@@ -120,8 +120,8 @@ impl Application {
             stats,
             registry,
             lifecycle,
-            shutdown_timeout: Duration::from_secs(settings.server.shutdown_timeout_secs),
-            drain_grace: Duration::from_millis(settings.server.drain_grace_ms),
+            shutdown_timeout: settings.server.shutdown_timeout,
+            drain_grace: settings.server.drain_grace,
             listener: door,
         })
     }

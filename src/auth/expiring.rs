@@ -1,5 +1,6 @@
 //! A small map whose entries expire, bounded in size: what the authenticator remembers for a
-//! short time (tokens it verified, what the database said about an API token ID, who keeps failing).
+//! short time (tokens it verified, what the database said about an API token ID, who keeps
+//! failing).
 
 use std::hash::Hash;
 use std::time::{Duration, Instant};

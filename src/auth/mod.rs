@@ -26,6 +26,7 @@ use crate::storage::{Store, StoredToken};
 pub(crate) use api_token::new_secret;
 pub use error::AuthError;
 use expiring::ExpiringMap;
+pub(crate) use oidc::require_https_url;
 use oidc::{OidcVerifier, Refusal};
 use throttle::Throttle;
 
@@ -66,7 +67,7 @@ impl Authenticator {
         stats: Stats,
         settings: &AuthSettings,
     ) -> anyhow::Result<Authenticator> {
-        let ttl = settings.token_cache_ttl();
+        let ttl = settings.token_cache_ttl;
         let capacity = settings.token_cache_capacity;
         Ok(Authenticator {
             inner: Arc::new(AuthenticatorInner {
@@ -76,7 +77,7 @@ impl Authenticator {
                 looked_up: ExpiringMap::new(ttl, capacity),
                 throttle: Throttle::new(
                     settings.failures_before_throttle,
-                    Duration::from_millis(settings.throttle_window_ms),
+                    settings.throttle_window,
                     capacity,
                 ),
                 oidc: OidcVerifier::new(settings)?,

@@ -207,7 +207,7 @@ impl Registry {
             stats: self.inner.stats.clone(),
             registry: RegistryLink(Arc::downgrade(&self.inner)),
             batches: self.inner.batches.clone(),
-            idle_timeout: self.inner.settings.idle_timeout(),
+            idle_timeout: self.inner.settings.idle_timeout,
         };
         let addr = SessionActor::start_in_arbiter(&self.inner.arbiter.handle(), move |_| {
             SessionActor::new(key, actor_id, settings, live)

@@ -1,6 +1,7 @@
 //! Bearer tokens: refusals, and `user create` printing a working token.
 
 use std::process::Command;
+use std::time::Duration;
 
 use sha2::Digest;
 
@@ -138,7 +139,7 @@ async fn a_flood_of_bad_tokens_costs_few_lookups_and_throttles_only_its_address(
     // Arrange: a low limit, so the flood is short.
     let (app, _db, token) = crate::helpers::spawn_app_with(|s| {
         s.auth.failures_before_throttle = 10;
-        s.auth.throttle_window_ms = 60_000;
+        s.auth.throttle_window = Duration::from_secs(60);
     })
     .await;
     let lookups_before = app.stats.snapshot().token_lookups;

@@ -2,6 +2,8 @@
 //! a token or the database, and every answer (errors included) carries the CORS headers. A page
 //! on any other origin gets no CORS headers, so its browser hides every answer.
 
+use std::time::Duration;
+
 use email_sessions::Phase;
 use reqwest::{Method, Response};
 
@@ -49,7 +51,7 @@ async fn a_preflight_from_an_allowed_origin_needs_no_token_and_no_database() {
     unreachable.host("127.0.0.1").port(1);
     let app = TestApp::spawn_on_config(&unreachable, |s| {
         allow_plugin(s);
-        s.database.connect_timeout_ms = 200;
+        s.database.connect_timeout = Duration::from_millis(200);
     })
     .await;
 

@@ -20,8 +20,8 @@ async fn readiness_and_writes_follow_the_database_down_and_back_up() {
     let db = TestDb::create_on(&admin).await;
     let token = db.create_user("alice").await;
     let app = TestApp::spawn_on(&db, |s| {
-        s.database.connect_timeout_ms = 500;
-        s.database.pool_wait_timeout_ms = 500;
+        s.database.connect_timeout = Duration::from_millis(500);
+        s.database.pool_wait_timeout = Duration::from_millis(500);
     })
     .await;
     let (status, _) = status_and_json(

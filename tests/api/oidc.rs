@@ -2,6 +2,8 @@
 //! API tokens, refused with 401 `invalid_token` naming the failed check, keys fetched, rotated,
 //! rate-limited and kept while the issuer is down, and first contact provisioning one user.
 
+use std::time::Duration;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::future::join_all;
@@ -263,7 +265,7 @@ async fn a_key_added_by_rotation_is_fetched_when_a_token_names_it() {
     let old = SigningKey::rsa(0, "2026-11");
     let new = SigningKey::rsa(1, "2026-12");
     let (issuer, _db, app) = issuer_and_app(&[&old], |settings| {
-        settings.auth.jwks_refetch_interval_ms = 0;
+        settings.auth.jwks_refetch_interval = Duration::ZERO;
     })
     .await;
     assert_eq!(
@@ -299,7 +301,7 @@ async fn a_flood_of_made_up_key_ids_fetches_the_keys_at_most_once_per_interval()
     let key = SigningKey::rsa(0, "real");
     let (issuer, _db, app) = issuer_and_app(&[&key], |settings| {
         tolerant(settings);
-        settings.auth.jwks_refetch_interval_ms = 60_000;
+        settings.auth.jwks_refetch_interval = Duration::from_secs(60);
     })
     .await;
     assert_eq!(
@@ -335,8 +337,8 @@ async fn cached_keys_keep_working_while_the_issuer_is_down_and_unknown_ones_get_
     let app = TestApp::spawn_on(&db, |settings| {
         issuer.configure(settings);
         never_fetched.configure(settings);
-        settings.auth.jwks_refetch_interval_ms = 0;
-        settings.auth.jwks_max_age_ms = 0;
+        settings.auth.jwks_refetch_interval = Duration::ZERO;
+        settings.auth.jwks_max_age = Duration::ZERO;
     })
     .await;
     assert_eq!(
@@ -384,8 +386,8 @@ async fn an_unreachable_issuer_never_throttles_the_address_that_waited_for_it() 
     let key = SigningKey::rsa(0, "cached");
     let (issuer, _db, app) = issuer_and_app(&[&key], |settings| {
         settings.auth.failures_before_throttle = 2;
-        settings.auth.jwks_refetch_interval_ms = 0;
-        settings.auth.jwks_max_age_ms = 0;
+        settings.auth.jwks_refetch_interval = Duration::ZERO;
+        settings.auth.jwks_max_age = Duration::ZERO;
     })
     .await;
     assert_eq!(
@@ -468,8 +470,8 @@ async fn a_remembered_identity_token_is_refused_once_it_expires() {
     // Arrange: no leeway, and a token cache that would remember the token far longer.
     let key = SigningKey::rsa(0, "k");
     let (issuer, _db, app) = issuer_and_app(&[&key], |settings| {
-        settings.auth.jwt_leeway_secs = 0;
-        settings.auth.token_cache_ttl_ms = 600_000;
+        settings.auth.jwt_leeway = Duration::ZERO;
+        settings.auth.token_cache_ttl = Duration::from_secs(600);
     })
     .await;
     let expires_at = jsonwebtoken::get_current_timestamp() + 2;
@@ -478,7 +480,7 @@ async fn a_remembered_identity_token_is_refused_once_it_expires() {
 
     // Act
     while jsonwebtoken::get_current_timestamp() <= expires_at {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let (status, body) = status_and_json(app.mint(&token).await).await;
 
@@ -496,11 +498,11 @@ async fn a_remembered_identity_token_is_refused_once_it_expires() {
 async fn requests_with_a_cached_key_do_not_queue_behind_a_hanging_key_fetch() {
     // Arrange: keys always stale and always refetchable, and an issuer that stops answering.
     let key = SigningKey::rsa(0, "k");
-    let timeout = std::time::Duration::from_millis(2000);
+    let timeout = Duration::from_millis(2000);
     let (issuer, _db, app) = issuer_and_app(&[&key], |settings| {
-        settings.auth.jwks_refetch_interval_ms = 0;
-        settings.auth.jwks_max_age_ms = 0;
-        settings.auth.jwks_fetch_timeout_ms = timeout.as_millis() as u64;
+        settings.auth.jwks_refetch_interval = Duration::ZERO;
+        settings.auth.jwks_max_age = Duration::ZERO;
+        settings.auth.jwks_fetch_timeout = timeout;
     })
     .await;
     assert_eq!(

@@ -2,6 +2,8 @@
 //! retire between almost every pair of requests, so requests keep racing
 //! with stopping actors: none may be lost or failed.
 
+use std::time::Duration;
+
 use futures_util::future::join_all;
 
 use crate::helpers::{TestApp, spawn_app_with, status_and_json};
@@ -25,7 +27,8 @@ async fn sequential_changes(app: &TestApp, token: &str, session_id: &str, count:
 #[actix_web::test]
 async fn requests_racing_with_retiring_actors_are_never_lost() {
     // Arrange
-    let (app, db, token) = spawn_app_with(|s| s.sessions.idle_timeout_ms = 1).await;
+    let (app, db, token) =
+        spawn_app_with(|s| s.sessions.idle_timeout = Duration::from_millis(1)).await;
 
     // Act: sequential writers (each change must land exactly once) beside a
     // stream of duplicate bursts on the same sessions.
@@ -36,7 +39,7 @@ async fn requests_racing_with_retiring_actors_are_never_lost() {
     let bursts = (0..200).map(|n| {
         let (app, token) = (&app, &token);
         async move {
-            actix_web::rt::time::sleep(std::time::Duration::from_millis(n as u64 / 2)).await;
+            actix_web::rt::time::sleep(Duration::from_millis(n as u64 / 2)).await;
             app.put_form(token, &format!("dup-{}", n % 4), "to=d@x.com")
                 .await
         }

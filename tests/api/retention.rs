@@ -42,7 +42,7 @@ async fn old_sessions_are_swept_in_batches_by_one_instance_at_a_time() {
         .unwrap();
     let sweeping = |s: &mut email_sessions::Settings| {
         s.retention.days = 1;
-        s.retention.sweep_interval_ms = 50;
+        s.retention.sweep_interval = Duration::from_millis(50);
         s.retention.batch_size = 2;
     };
     let first = TestApp::spawn_on(&db, sweeping).await;

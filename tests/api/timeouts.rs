@@ -33,7 +33,7 @@ async fn read_until_closed(stream: &mut TcpStream) -> String {
 async fn a_trickling_body_gets_408_holds_its_place_and_is_closed() {
     // Arrange
     let (app, db, token) = spawn_app_with(|s| {
-        s.server.body_read_timeout_ms = 300;
+        s.server.body_read_timeout = Duration::from_millis(300);
         s.sessions.max_in_flight_updates = 2;
     })
     .await;

@@ -171,7 +171,7 @@ async fn revocation_is_seen_by_every_instance_within_the_token_cache_period() {
     let token = db.create_user("frank").await;
     let ttl = Duration::from_millis(1000);
     let cache = |settings: &mut email_sessions::Settings| {
-        settings.auth.token_cache_ttl_ms = ttl.as_millis() as u64;
+        settings.auth.token_cache_ttl = ttl;
     };
     let instances = [
         TestApp::spawn_on(&db, cache).await,
@@ -281,7 +281,7 @@ async fn a_verification_built_on_a_remembered_lookup_does_not_outlive_it() {
     let token = db.create_user("gina").await;
     let ttl = Duration::from_millis(3000);
     let app = TestApp::spawn_on(&db, |settings| {
-        settings.auth.token_cache_ttl_ms = ttl.as_millis() as u64;
+        settings.auth.token_cache_ttl = ttl;
     })
     .await;
     let remembered_at = Instant::now();

@@ -11,7 +11,7 @@ use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, P
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 
-use crate::configuration::require_https_url;
+use super::require_https_url;
 use crate::metric_names;
 
 /// A key that may verify tokens, and the one algorithm it verifies.

@@ -1,6 +1,7 @@
 //! Identity tokens (JWTs) of the configured OpenID Connect issuers: which issuer, which key,
 //! and whether every check holds. What a check's failure says names the check, never a key.
 
+mod https;
 mod keys;
 
 use std::collections::HashSet;
@@ -11,9 +12,10 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 
-use crate::configuration::{AuthSettings, require_https_url};
+use crate::configuration::AuthSettings;
 use crate::domain::identity::Identity;
 
+pub(crate) use https::require_https_url;
 use keys::{FetchPolicy, IssuerKeys, KeyLookup};
 
 /// Only asymmetric algorithms: with an HMAC algorithm anyone holding the (public) key could
@@ -89,13 +91,13 @@ impl OidcVerifier {
             }
         });
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_millis(settings.jwks_fetch_timeout_ms))
+            .timeout(settings.jwks_fetch_timeout)
             .redirect(redirects)
             .build()
             .context("building the HTTP client for identity providers")?;
         let policy = FetchPolicy {
-            refetch_interval: Duration::from_millis(settings.jwks_refetch_interval_ms),
-            max_age: Duration::from_millis(settings.jwks_max_age_ms),
+            refetch_interval: settings.jwks_refetch_interval,
+            max_age: settings.jwks_max_age,
         };
         let issuers = settings
             .oidc
@@ -106,7 +108,7 @@ impl OidcVerifier {
                     .cloned()
                     .collect();
                 let mut validation = Validation::new(Algorithm::RS256);
-                validation.leeway = settings.jwt_leeway_secs;
+                validation.leeway = settings.jwt_leeway.as_secs();
                 validation.validate_nbf = true;
                 validation.set_issuer(&spellings);
                 validation.set_audience(&[&oidc.audience]);
