@@ -17,6 +17,13 @@ fn tolerant(settings: &mut email_sessions::Settings) {
     settings.auth.failures_before_throttle = 10_000;
 }
 
+/// Keys are always stale and may always be refetched, so every request that needs them asks
+/// the issuer.
+fn keys_always_stale(settings: &mut email_sessions::Settings) {
+    settings.auth.jwks_refetch_interval = Duration::ZERO;
+    settings.auth.jwks_max_age = Duration::ZERO;
+}
+
 /// An issuer publishing `keys`, a fresh database, and an instance accepting the issuer's tokens
 /// with settings changed by `tweak`.
 async fn issuer_and_app(
@@ -337,8 +344,7 @@ async fn cached_keys_keep_working_while_the_issuer_is_down_and_unknown_ones_get_
     let app = TestApp::spawn_on(&db, |settings| {
         issuer.configure(settings);
         never_fetched.configure(settings);
-        settings.auth.jwks_refetch_interval = Duration::ZERO;
-        settings.auth.jwks_max_age = Duration::ZERO;
+        keys_always_stale(settings);
     })
     .await;
     assert_eq!(
@@ -386,8 +392,7 @@ async fn an_unreachable_issuer_never_throttles_the_address_that_waited_for_it() 
     let key = SigningKey::rsa(0, "cached");
     let (issuer, _db, app) = issuer_and_app(&[&key], |settings| {
         settings.auth.failures_before_throttle = 2;
-        settings.auth.jwks_refetch_interval = Duration::ZERO;
-        settings.auth.jwks_max_age = Duration::ZERO;
+        keys_always_stale(settings);
     })
     .await;
     assert_eq!(
@@ -500,8 +505,7 @@ async fn requests_with_a_cached_key_do_not_queue_behind_a_hanging_key_fetch() {
     let key = SigningKey::rsa(0, "k");
     let timeout = Duration::from_millis(2000);
     let (issuer, _db, app) = issuer_and_app(&[&key], |settings| {
-        settings.auth.jwks_refetch_interval = Duration::ZERO;
-        settings.auth.jwks_max_age = Duration::ZERO;
+        keys_always_stale(settings);
         settings.auth.jwks_fetch_timeout = timeout;
     })
     .await;
