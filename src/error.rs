@@ -45,6 +45,10 @@ pub enum ErrorCode {
     InvalidSubject,
     /// The body could not be parsed.
     InvalidBody,
+    /// A list's `limit` is not a whole number from 1 to 100.
+    InvalidLimit,
+    /// A list's `cursor` is not one the service handed out.
+    InvalidCursor,
     /// The body is neither a form nor JSON, or not UTF-8.
     UnsupportedMediaType,
     /// The body is compressed (or otherwise encoded); send it as is.
@@ -96,6 +100,8 @@ impl ErrorCode {
             | ErrorCode::InvalidRecipients
             | ErrorCode::InvalidSubject
             | ErrorCode::InvalidBody
+            | ErrorCode::InvalidLimit
+            | ErrorCode::InvalidCursor
             | ErrorCode::InvalidPrecondition
             | ErrorCode::InvalidAuthorization => StatusCode::BAD_REQUEST,
             ErrorCode::UnsupportedMediaType | ErrorCode::UnsupportedEncoding => {

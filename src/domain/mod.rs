@@ -8,6 +8,7 @@
 
 pub mod content;
 pub mod identity;
+pub mod page;
 pub mod precondition;
 mod recipient_list;
 pub mod session;

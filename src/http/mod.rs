@@ -7,6 +7,7 @@ mod conditional;
 pub(crate) mod cors;
 pub(crate) mod delete;
 pub(crate) mod health;
+pub(crate) mod list;
 pub(crate) mod metrics;
 pub(crate) mod middleware;
 pub(crate) mod mint;

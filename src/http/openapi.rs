@@ -13,8 +13,9 @@ use utoipa::{Modify, OpenApi};
 use crate::error::{ErrorBody, ErrorCode, ErrorDetail};
 use crate::http::body::{FormUpdate, JsonRecipients, JsonUpdate};
 use crate::http::health::Probe;
+use crate::http::list::SessionPageJson;
 use crate::http::session_json::{RecipientJson, SessionJson};
-use crate::http::{delete, health, metrics, mint, read, update};
+use crate::http::{delete, health, list, metrics, mint, read, update};
 
 /// Where the document is served; Swagger UI loads it from here.
 const DOCUMENT_PATH: &str = "/openapi.json";
@@ -31,6 +32,7 @@ const DOCUMENT_PATH: &str = "/openapi.json";
     ),
     paths(
         mint::mint_session,
+        list::list_sessions,
         read::read_session,
         delete::delete_session,
         update::update_session,
@@ -42,7 +44,7 @@ const DOCUMENT_PATH: &str = "/openapi.json";
         docs_file,
     ),
     components(schemas(
-        SessionJson, RecipientJson, FormUpdate, JsonUpdate, JsonRecipients, ErrorBody,
+        SessionJson, SessionPageJson, RecipientJson, FormUpdate, JsonUpdate, JsonRecipients, ErrorBody,
         ErrorDetail, ErrorCode, Probe
     )),
     modifiers(&ContractDetails),

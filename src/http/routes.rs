@@ -5,7 +5,7 @@
 use actix_web::http::Method;
 use actix_web::{Route, web};
 
-use crate::http::{delete, health, metrics, mint, openapi, read, update};
+use crate::http::{delete, health, list, metrics, mint, openapi, read, update};
 
 /// One method on one path.
 pub(crate) struct Endpoint {
@@ -29,6 +29,9 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
     vec![
         endpoint("/api/email/sessions", Method::POST, || {
             web::route().to(mint::mint_session)
+        }),
+        endpoint("/api/email/sessions", Method::GET, || {
+            web::route().to(list::list_sessions)
         }),
         endpoint("/api/email/sessions/{session_id}", Method::GET, || {
             web::route().to(read::read_session)

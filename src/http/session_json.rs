@@ -47,16 +47,21 @@ pub fn entity_tag(session: &Session) -> EntityTag {
     EntityTag::new_strong(session.version.to_string())
 }
 
+/// The session as the contract shows it.
+pub fn session_json(session: &Session) -> SessionJson<'_> {
+    SessionJson {
+        session_id: session.session_id.as_str(),
+        subject: session.content.subject.as_deref(),
+        recipients: &session.content.recipients,
+        version: session.version,
+        created_at: session.created_at,
+        updated_at: session.updated_at,
+    }
+}
+
 /// Answers `status` with the session as JSON and `ETag: "<version>"`.
 pub fn session_response(status: StatusCode, session: &Session) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((ETAG, entity_tag(session)))
-        .json(SessionJson {
-            session_id: session.session_id.as_str(),
-            subject: session.content.subject.as_deref(),
-            recipients: &session.content.recipients,
-            version: session.version,
-            created_at: session.created_at,
-            updated_at: session.updated_at,
-        })
+        .json(session_json(session))
 }

@@ -15,10 +15,11 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
 use crate::domain::content::{Change, Content};
-use crate::domain::identity::SessionKey;
+use crate::domain::identity::{SessionKey, UserId};
+use crate::domain::page::PageCursor;
 use crate::domain::precondition::{Precondition, Versions};
 use crate::domain::session::{ChangeResult, MintResult, Session, StoredChange};
-use crate::domain::{Recipient, RecipientList};
+use crate::domain::{Recipient, RecipientList, SessionId};
 
 // The whole write of a batch, in one round trip: create-or-find, row lock,
 // precondition, compare, replace, bump. Named arguments, so the call reads
@@ -45,6 +46,31 @@ const SELECT_SESSION: &str = "SELECT s.version, s.subject, s.created_at, s.updat
      LEFT JOIN email_session_recipients r ON r.session_row_id = s.id
      WHERE s.user_id = $1 AND s.session_id = $2
      GROUP BY s.id";
+
+// A page of the owner's sessions, newest first, each with its recipients, in one statement (so
+// one snapshot). The inner query walks email_sessions_by_creation (V8) for `limit` rows, from the
+// newest or from just after a cursor (a row comparison the index can seek to); the recipients
+// are gathered for those rows only.
+macro_rules! select_page {
+    ($after_cursor:literal) => {
+        concat!(
+            "SELECT s.session_id, s.version, s.subject, s.created_at, s.updated_at,
+                    coalesce(r.emails, '{}') AS emails, coalesce(r.names, '{}') AS names
+             FROM (SELECT * FROM email_sessions
+                   WHERE user_id = $1 ",
+            $after_cursor,
+            " ORDER BY created_at DESC, session_id DESC
+                   LIMIT $2) s
+             LEFT JOIN LATERAL (
+                 SELECT array_agg(email ORDER BY position) AS emails,
+                        array_agg(display_name ORDER BY position) AS names
+                 FROM email_session_recipients WHERE session_row_id = s.id) r ON true
+             ORDER BY s.created_at DESC, s.session_id DESC"
+        )
+    };
+}
+const SELECT_FIRST_PAGE: &str = select_page!("");
+const SELECT_PAGE_AFTER: &str = select_page!("AND (created_at, session_id) < ($3, $4)");
 
 const SELECT_VERSION: &str =
     "SELECT version FROM email_sessions WHERE user_id = $1 AND session_id = $2";
@@ -102,7 +128,7 @@ pub async fn apply_change(
     Ok(ChangeResult::Stored(StoredChange {
         created: row.try_get("created")?,
         applied: row.try_get("applied")?,
-        session: Arc::new(session_from_row(&row, key)?),
+        session: Arc::new(session_from_row(&row, key.session_id.clone())?),
     }))
 }
 
@@ -116,7 +142,7 @@ fn versions_parameters(versions: Option<&Versions>) -> (Option<&[i64]>, bool) {
 }
 
 /// A session from a row with `version, subject, emails, names, created_at, updated_at`.
-fn session_from_row(row: &Row, key: &SessionKey) -> anyhow::Result<Session> {
+fn session_from_row(row: &Row, session_id: SessionId) -> anyhow::Result<Session> {
     let emails: Vec<String> = row.try_get("emails")?;
     let names: Vec<Option<String>> = row.try_get("names")?;
     let recipients = emails
@@ -125,7 +151,7 @@ fn session_from_row(row: &Row, key: &SessionKey) -> anyhow::Result<Session> {
         .map(|(email, name)| Recipient { email, name })
         .collect();
     Ok(Session {
-        session_id: key.session_id.clone(),
+        session_id,
         content: Content {
             subject: row.try_get("subject")?,
             recipients: RecipientList::from_stored(recipients),
@@ -147,7 +173,46 @@ pub async fn load(
         .query_opt(&statement, &[&key.user_id.0, &key.session_id.as_str()])
         .await
         .context("reading the session")?;
-    row.map(|row| session_from_row(&row, key)).transpose()
+    row.map(|row| session_from_row(&row, key.session_id.clone()))
+        .transpose()
+}
+
+/// Up to `limit` of the owner's sessions, newest first by creation, starting after `after` (from
+/// the newest when `None`), in one statement.
+pub async fn list_page(
+    client: &impl GenericClient,
+    user_id: UserId,
+    after: Option<&PageCursor>,
+    limit: i64,
+) -> anyhow::Result<Vec<Session>> {
+    let rows = match after {
+        None => {
+            let statement = client.prepare_cached(SELECT_FIRST_PAGE).await?;
+            client.query(&statement, &[&user_id.0, &limit]).await
+        }
+        Some(cursor) => {
+            let statement = client.prepare_cached(SELECT_PAGE_AFTER).await?;
+            client
+                .query(
+                    &statement,
+                    &[
+                        &user_id.0,
+                        &limit,
+                        &cursor.created_at,
+                        &cursor.session_id.as_str(),
+                    ],
+                )
+                .await
+        }
+    }
+    .context("reading a page of sessions")?;
+    rows.iter()
+        .map(|row| {
+            let session_id = SessionId::parse(row.try_get("session_id")?)
+                .map_err(|error| anyhow::anyhow!("a stored session ID: {error}"))?;
+            session_from_row(row, session_id)
+        })
+        .collect()
 }
 
 /// The session's current version, without its content: the cheap check

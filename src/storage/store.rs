@@ -9,6 +9,7 @@ use deadpool_postgres::{Client, Pool, Status};
 use crate::domain::SessionId;
 use crate::domain::content::Change;
 use crate::domain::identity::{Identity, SessionKey, TokenId, UserId};
+use crate::domain::page::{PageCursor, PageLimit, SessionPage};
 use crate::domain::precondition::Precondition;
 use crate::domain::session::{ChangeResult, MintResult, Session};
 use crate::storage::StorageError;
@@ -68,6 +69,29 @@ impl Store {
     pub async fn read(&self, key: &SessionKey) -> Result<Option<Session>, StorageError> {
         self.retrying(async |client| sessions::load(client, key).await)
             .await
+    }
+
+    /// A page of the owner's sessions, newest first by creation, after `after` (from the newest
+    /// when `None`), with the cursor of the next page when there is one.
+    pub async fn list(
+        &self,
+        user_id: UserId,
+        after: Option<&PageCursor>,
+        limit: PageLimit,
+    ) -> Result<SessionPage, StorageError> {
+        // One more than the page, to tell whether another page follows without a count.
+        let wanted = i64::from(limit.get()) + 1;
+        let mut sessions = self
+            .retrying(async |client| sessions::list_page(client, user_id, after, wanted).await)
+            .await?;
+        let more = sessions.len() > limit.get() as usize;
+        sessions.truncate(limit.get() as usize);
+        let next = if more {
+            sessions.last().map(PageCursor::after)
+        } else {
+            None
+        };
+        Ok(SessionPage { sessions, next })
     }
 
     /// Deletes up to `batch` sessions not updated for `days` days, if no other instance is

@@ -257,6 +257,16 @@ impl TestApp {
             .expect("GET failed")
     }
 
+    /// `GET /api/email/sessions?<query>`.
+    pub async fn list_sessions(&self, token: &str, query: &str) -> Response {
+        self.http
+            .get(format!("{}/api/email/sessions?{query}", self.address))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET failed")
+    }
+
     pub async fn mint(&self, token: &str) -> Response {
         self.http
             .post(format!("{}/api/email/sessions", self.address))

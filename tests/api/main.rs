@@ -21,6 +21,7 @@ mod duplicate_burst;
 mod health;
 mod helpers;
 mod isolation;
+mod list;
 mod logs;
 mod metrics;
 mod multi_instance;
