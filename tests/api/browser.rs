@@ -1,8 +1,8 @@
 //! The reference plugin (`examples/plugin/index.html`) in a real browser: headless Chromium,
 //! driven over WebDriver (chromedriver), loads the page from one origin and calls the API on
 //! another. On an allowed origin it mints, sends (form and JSON, several copies at once), reads
-//! the ETag and the stored session, and reads the 412 of a lost race; on any other origin it
-//! cannot read a single answer. What the page did is checked in the database.
+//! the ETag and the stored session, reads the 412 of a lost race and lists what was sent; on any
+//! other origin it cannot read a single answer. What the page did is checked in the database.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them); without them the
 //! tests fail, unless `SKIP_BROWSER_TESTS=1` says to skip them.
@@ -258,6 +258,19 @@ async fn the_reference_plugin_works_from_an_allowed_origin() {
         stored.subject.as_deref(),
         Some("Writer A" | "Writer B")
     ));
+
+    // The person's sessions: the one sent, listed with its last subject and recipients.
+    page.click("list").await;
+    assert_eq!(page.changed("list-result", "").await, "1 shown, last page");
+    let sent = page.text("sent").await;
+    assert!(
+        sent.starts_with(&format!("{session_id}: Writer ")),
+        "{sent}"
+    );
+    assert!(
+        sent.ends_with(" to jane@example.com, k@example.org"),
+        "{sent}"
+    );
     assert_eq!(page.text("error").await, "");
     page.close().await;
 }
