@@ -1,5 +1,5 @@
-//! What an operator does from the command line: create users, and create, list and revoke
-//! their API tokens. Each command migrates first (so it works on a fresh database) and prints
+//! What an operator does from the command line: create users, create, list and revoke their
+//! API tokens, and look after webhook events (list, retry the dead, resume after a 410). Each command migrates first (so it works on a fresh database) and prints
 //! only what it was asked for; a new token is printed once and never stored.
 
 use anyhow::Context;
@@ -11,9 +11,10 @@ use crate::auth;
 use crate::configuration::Settings;
 use crate::domain::identity::{TokenId, UserId};
 use crate::storage::admin::{
-    find_user, insert_token, insert_user, list_tokens, revoke_token, user_exists, users_with,
+    find_user, insert_token, insert_user, list_tokens, list_webhook_events, resume_webhooks,
+    retry_dead_webhooks, revoke_token, user_exists, users_with,
 };
-use crate::storage::{self, Revocation, TokenInfo, UserInfo, migrations};
+use crate::storage::{self, EventSummary, Revocation, TokenInfo, UserInfo, migrations};
 
 /// Which user a command is about: operators name users, identity-provider users have only IDs.
 #[derive(Debug, Clone)]
@@ -101,6 +102,58 @@ pub(crate) async fn revoke(
         Revocation::AlreadyRevoked => Ok(format!("token {id} was already revoked")),
         Revocation::NotFound => anyhow::bail!("there is no token {id}"),
     }
+}
+
+/// Which dead webhook events to send again.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum DeadEvents {
+    One(i64),
+    All,
+}
+
+/// Undelivered webhook events (pending and dead), or only the dead ones, as a table.
+pub(crate) async fn list_webhooks(
+    settings: &Settings,
+    database: &tokio_postgres::Config,
+    dead_only: bool,
+) -> anyhow::Result<String> {
+    let client = connect(settings, database).await?;
+    Ok(event_table(&list_webhook_events(&client, dead_only).await?))
+}
+
+/// Makes dead events due again with a fresh retry schedule; what happened, in words.
+pub(crate) async fn retry_webhooks(
+    settings: &Settings,
+    database: &tokio_postgres::Config,
+    which: DeadEvents,
+) -> anyhow::Result<String> {
+    let client = connect(settings, database).await?;
+    match which {
+        DeadEvents::One(id) => {
+            anyhow::ensure!(
+                retry_dead_webhooks(&client, Some(id)).await? == 1,
+                "there is no dead webhook event {id}"
+            );
+            Ok(format!("webhook event {id} is due again"))
+        }
+        DeadEvents::All => {
+            let count = retry_dead_webhooks(&client, None).await?;
+            Ok(format!("{count} dead webhook events are due again"))
+        }
+    }
+}
+
+/// Resumes webhook delivery after the endpoint answered 410 Gone; what happened, in words.
+pub(crate) async fn resume_webhook_delivery(
+    settings: &Settings,
+    database: &tokio_postgres::Config,
+) -> anyhow::Result<String> {
+    let client = connect(settings, database).await?;
+    Ok(if resume_webhooks(&client).await? {
+        "webhook delivery resumed".to_owned()
+    } else {
+        "webhook delivery was not paused".to_owned()
+    })
 }
 
 async fn connect(
@@ -198,6 +251,40 @@ fn user_table(users: &[UserInfo]) -> String {
         ]
     });
     tsv(["ID", "NAME", "CREATED", "LIVE TOKENS", "IDENTITIES"], rows)
+}
+
+fn event_table(events: &[EventSummary]) -> String {
+    let rows = events.iter().map(|event| {
+        [
+            event.id.to_string(),
+            event.kind.clone(),
+            event.user_id.to_string(),
+            event.session_id.clone(),
+            event.version.to_string(),
+            when(Some(event.created_at)),
+            event.attempts.to_string(),
+            event.state.to_owned(),
+            event
+                .last_error
+                .as_deref()
+                .unwrap_or("-")
+                .replace(char::is_control, " "),
+        ]
+    });
+    tsv(
+        [
+            "ID",
+            "TYPE",
+            "USER",
+            "SESSION",
+            "VERSION",
+            "CREATED",
+            "ATTEMPTS",
+            "STATE",
+            "LAST ERROR",
+        ],
+        rows,
+    )
 }
 
 #[cfg(test)]

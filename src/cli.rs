@@ -1,5 +1,5 @@
-//! The `email-sessions` command line: `serve`, `migrate`, `user create|list` and `token
-//! create|list|revoke`. Each command finds
+//! The `email-sessions` command line: `serve`, `migrate`, `user create|list`, `token
+//! create|list|revoke` and `webhook list|retry|resume`. Each command finds
 //! its database first (`DATABASE_URL`, or the embedded cluster where the configuration enables
 //! it) and stops at once, naming `DATABASE_URL`, when there is none.
 
@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::admin::{self, NewToken, UserRef};
+use crate::admin::{self, DeadEvents, NewToken, UserRef};
 use crate::configuration::Settings;
 use crate::database::Database;
 use crate::lifecycle::Phase;
@@ -54,6 +54,32 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Looks after webhook events: lists them, sends dead ones again, resumes after a 410.
+    Webhook {
+        #[command(subcommand)]
+        command: WebhookCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebhookCommand {
+    /// Lists undelivered events (pending and dead), oldest first.
+    List {
+        /// Only the dead ones (every attempt of the retry schedule failed).
+        #[arg(long)]
+        dead: bool,
+    },
+    /// Makes a dead event due again, with a fresh retry schedule.
+    Retry {
+        /// The event's ID (as `webhook list` shows it).
+        #[arg(required_unless_present = "all_dead", conflicts_with = "all_dead")]
+        id: Option<i64>,
+        /// Every dead event.
+        #[arg(long)]
+        all_dead: bool,
+    },
+    /// Resumes delivery after the endpoint answered 410 Gone.
+    Resume,
 }
 
 #[derive(Subcommand)]
@@ -167,6 +193,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             .await
             .map(|table| print!("{table}")),
         Command::Token { command } => run_token_command(&settings, &database.config, command).await,
+        Command::Webhook { command } => {
+            run_webhook_command(&settings, &database.config, command).await
+        }
     };
     let closed = database.close().await;
     result.and(closed)
@@ -211,6 +240,26 @@ async fn run_token_command(
             return Ok(());
         }
         TokenCommand::Revoke { token_id } => admin::revoke(settings, database, token_id).await?,
+    };
+    println!("{output}");
+    Ok(())
+}
+
+async fn run_webhook_command(
+    settings: &Settings,
+    database: &tokio_postgres::Config,
+    command: WebhookCommand,
+) -> anyhow::Result<()> {
+    let output = match command {
+        WebhookCommand::List { dead } => {
+            print!("{}", admin::list_webhooks(settings, database, dead).await?);
+            return Ok(());
+        }
+        WebhookCommand::Retry { id, .. } => {
+            let which = id.map_or(DeadEvents::All, DeadEvents::One);
+            admin::retry_webhooks(settings, database, which).await?
+        }
+        WebhookCommand::Resume => admin::resume_webhook_delivery(settings, database).await?,
     };
     println!("{output}");
     Ok(())

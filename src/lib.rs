@@ -25,6 +25,7 @@ mod startup;
 mod stats;
 mod storage;
 mod telemetry;
+mod webhooks;
 
 pub use admin::create_user;
 pub use cli::main;

@@ -34,6 +34,14 @@ pub const AUTH_FAILURES: &str = "email_sessions_auth_failures_total";
 pub const JWKS_FETCHES: &str = "email_sessions_jwks_fetches_total";
 /// Sessions deleted by the retention sweep.
 pub const RETENTION_DELETED: &str = "email_sessions_retention_deleted_total";
+/// Webhook delivery attempts, labelled `outcome="delivered"`, `"failed"` or `"gone"` (410).
+pub const WEBHOOK_ATTEMPTS: &str = "email_sessions_webhook_attempts_total";
+/// How long a webhook delivery attempt took.
+pub const WEBHOOK_ATTEMPT_DURATION: &str = "email_sessions_webhook_attempt_duration_seconds";
+/// Webhook events neither delivered nor dead (measured every 10 s by each delivering instance).
+pub const WEBHOOK_PENDING: &str = "email_sessions_webhook_events_pending";
+/// Age of the oldest webhook event neither delivered nor dead, in seconds.
+pub const WEBHOOK_OLDEST_PENDING_AGE: &str = "email_sessions_webhook_oldest_pending_age_seconds";
 /// Session actors alive in this instance.
 pub const LIVE_ACTORS: &str = "email_sessions_live_actors";
 /// Update requests waiting in session actors.
@@ -91,6 +99,21 @@ pub fn describe_all() {
         "Fetches of identity providers' signing keys, by outcome"
     );
     describe_counter!(RETENTION_DELETED, "Sessions deleted by the retention sweep");
+    describe_counter!(
+        WEBHOOK_ATTEMPTS,
+        "Webhook delivery attempts by outcome (delivered, failed, gone)"
+    );
+    describe_histogram!(
+        WEBHOOK_ATTEMPT_DURATION,
+        Unit::Seconds,
+        "Webhook delivery attempt duration"
+    );
+    describe_gauge!(WEBHOOK_PENDING, "Webhook events neither delivered nor dead");
+    describe_gauge!(
+        WEBHOOK_OLDEST_PENDING_AGE,
+        Unit::Seconds,
+        "Age of the oldest webhook event neither delivered nor dead"
+    );
     describe_gauge!(LIVE_ACTORS, "Session actors alive in this instance");
     describe_gauge!(WAITING_UPDATES, "Update requests waiting in session actors");
     describe_gauge!(POOL_SIZE, "Database connections open in the pool");

@@ -27,6 +27,7 @@ use crate::serializer::Registry;
 use crate::stats::Stats;
 use crate::storage::{self, Store};
 use crate::telemetry::{self, SessionRootSpan};
+use crate::webhooks::{self, Outbox};
 
 /// A bound, not yet running, HTTP server with its state.
 pub struct Application {
@@ -35,6 +36,8 @@ pub struct Application {
     stats: Stats,
     registry: Registry,
     lifecycle: Lifecycle,
+    /// The webhook delivery loop, when webhooks are on.
+    outbox: Option<Outbox>,
     shutdown_timeout: Duration,
     drain_grace: Duration,
     // A second handle on the listening socket, so draining can close the
@@ -67,7 +70,16 @@ impl Application {
             settings.sessions.retry_policy(),
             Arc::new(stats.clone()),
             settings.quotas.new_sessions_per_day,
+            settings.webhooks.enabled(),
         );
+        let outbox = match &settings.webhooks.secret {
+            Some(secret) if settings.webhooks.enabled() => Some(Outbox::start(
+                store.clone(),
+                &settings.webhooks,
+                webhooks::signing_key(secret).context("webhooks.secret")?,
+            )?),
+            _ => None,
+        };
         let registry = Registry::new(store.clone(), stats.clone(), settings.sessions.clone());
         // Lives as long as the actix system: the process (or the test) that built us.
         actix_web::rt::spawn(retention::sweep_forever(
@@ -120,6 +132,7 @@ impl Application {
             stats,
             registry,
             lifecycle,
+            outbox,
             shutdown_timeout: settings.server.shutdown_timeout,
             drain_grace: settings.server.drain_grace,
             listener: door,
@@ -150,7 +163,8 @@ impl Application {
     /// listener closes (new connections are refused), connections already
     /// accepted are given `drain_grace` to reach a worker, requests in
     /// flight are answered (within the shutdown timeout), batches still
-    /// being written finish, and the session actors stop.
+    /// being written finish, the session actors stop, and webhook attempts in
+    /// flight finish or give their claims back.
     pub async fn run_until_signal(self) -> anyhow::Result<()> {
         let handle = self.server.handle();
         let server = actix_web::rt::spawn(self.server);
@@ -171,6 +185,9 @@ impl Application {
             .context("serving HTTP")?;
         if !self.registry.drain(self.shutdown_timeout).await {
             tracing::warn!("shutdown timeout reached with batches still being written");
+        }
+        if let Some(outbox) = self.outbox {
+            outbox.stop(self.shutdown_timeout).await;
         }
         tracing::info!("drained");
         Ok(())

@@ -65,6 +65,14 @@ pub fn metrics_handle() -> PrometheusHandle {
                         ],
                     )
                 })
+                .and_then(|builder| {
+                    builder.set_buckets_for_metric(
+                        Matcher::Full(metric_names::WEBHOOK_ATTEMPT_DURATION.to_owned()),
+                        &[
+                            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                        ],
+                    )
+                })
                 .expect("bucket lists are not empty")
                 .install_recorder()
                 .expect("no other metrics recorder is installed");

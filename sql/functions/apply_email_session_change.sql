@@ -16,12 +16,15 @@
 --      updated_at.
 --   4. A row deleted between the look that found it and its lock is simply created again
 --      (starting afresh at version 1), unless a precondition needs it to exist.
+--   5. With p_webhooks, an applied version inserts its webhook event in the same transaction
+--      (enqueue_webhook_event), so the event exists exactly when the version does.
 --
 -- Parameters: a p_set_* flag false leaves that field as stored. p_if_match: the versions If-Match
 -- names (NULL: no If-Match); p_if_match_any: If-Match: *; likewise p_if_none_match(_any). An
 -- If-Match (even *) needs an existing row; If-None-Match: * an absent one. A failed precondition
 -- changes nothing and never creates a row. p_quota: new sessions the user may create per UTC day
--- (<= 0: unlimited). The service calls it with named arguments (storage/sessions.rs).
+-- (<= 0: unlimited). p_webhooks: webhooks are on (webhooks.url is set). The service calls it with
+-- named arguments (storage/sessions.rs).
 --
 -- Returns one row: quota_exceeded or precondition_failed (then nothing changed), else created,
 -- applied and the content as of this transaction.
@@ -37,7 +40,8 @@ CREATE OR REPLACE FUNCTION apply_email_session_change(
     p_if_match_any        boolean,
     p_if_none_match       bigint[],
     p_if_none_match_any   boolean,
-    p_quota               integer)
+    p_quota               integer,
+    p_webhooks            boolean)
 RETURNS TABLE (
     quota_exceeded      boolean,
     precondition_failed boolean,
@@ -150,6 +154,14 @@ BEGIN
         INSERT INTO email_session_recipients (session_row_id, position, email, display_name)
         SELECT locked.id, r.ord - 1, r.email, r.display_name
         FROM unnest(next_emails, next_names) WITH ORDINALITY AS r(email, display_name, ord);
+    END IF;
+    -- Version 0 is a session created empty: no content, no event.
+    IF p_webhooks AND locked.version >= 1 THEN
+        PERFORM enqueue_webhook_event(
+            p_session_row_id => locked.id, p_user_id => p_user_id, p_session_id => p_session_id,
+            p_kind => 'email_session.updated', p_version => locked.version,
+            p_subject => next_subject, p_emails => next_emails, p_names => next_names,
+            p_session_created_at => locked.created_at, p_session_updated_at => locked.updated_at);
     END IF;
     RETURN QUERY SELECT false, false, was_created, was_created = false OR locked.version = 1, locked.version,
                         next_subject, next_emails, next_names, locked.created_at, locked.updated_at;

@@ -37,6 +37,7 @@ impl Settings {
                     .separator("__")
                     .list_separator(",")
                     .with_list_parse_key("cors.allowed_origins")
+                    .with_list_parse_key("webhooks.retry_delays_ms")
                     .try_parsing(true),
             )
             .build()
@@ -46,6 +47,7 @@ impl Settings {
         settings.environment = environment;
         settings.cors.check()?;
         settings.auth.check()?;
+        settings.webhooks.check()?;
         if let Ok(url) = std::env::var("DATABASE_URL")
             && !url.trim().is_empty()
         {

@@ -17,6 +17,7 @@ mod validate;
 
 pub use settings::{
     AuthSettings, CorsSettings, OidcIssuerSettings, RetentionSettings, SessionSettings, Settings,
+    WebhookSettings,
 };
 
 #[cfg(test)]
@@ -29,7 +30,7 @@ mod tests {
     const BASE_CONFIG: &str = include_str!("../../config/base.toml");
 
     /// Every key of `config/base.toml` with its default as the README writes it (strings without
-    /// quotes), and `None` for a key shown only as a commented-out example (`# url = ...`, or a
+    /// quotes, but `""` for an empty one), and `None` for a key shown only as a commented-out example (`# url = ...`, or a
     /// `# [[auth.oidc]]` table, whose own keys the README describes in that key's row).
     fn base_toml_keys() -> BTreeMap<String, Option<String>> {
         let tables: BTreeMap<String, BTreeMap<String, serde_json::Value>> = Config::builder()
@@ -40,9 +41,12 @@ mod tests {
         let mut keys = BTreeMap::new();
         for (table, entries) in tables {
             for (key, value) in entries {
+                // An empty string has no code span of its own in Markdown: the README writes it
+                // `""`. A list is written with a space after each comma, as in the file.
                 let default = match value {
+                    serde_json::Value::String(text) if text.is_empty() => "\"\"".to_owned(),
                     serde_json::Value::String(text) => text,
-                    other => other.to_string(),
+                    other => other.to_string().replace(',', ", "),
                 };
                 keys.insert(format!("{table}.{key}"), Some(default));
             }

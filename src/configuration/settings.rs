@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use secrecy::SecretString;
 use serde::Deserialize;
 use serde_with::{DurationMilliSeconds, DurationSeconds, serde_as};
 
@@ -26,6 +27,7 @@ pub struct Settings {
     pub cors: CorsSettings,
     pub quotas: QuotaSettings,
     pub retention: RetentionSettings,
+    pub webhooks: WebhookSettings,
 }
 
 /// `[retention]`: the data lifecycle.
@@ -38,6 +40,34 @@ pub struct RetentionSettings {
     pub sweep_interval: Duration,
     /// `i64` because it is bound as a PostgreSQL `bigint` (the batch's `LIMIT`).
     pub batch_size: i64,
+}
+
+/// `[webhooks]`: a signed event for every applied version, sent from the outbox.
+#[serde_as]
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebhookSettings {
+    pub url: String,
+    /// A `SecretString`, so no `Debug` of the settings can print it.
+    #[serde(default)]
+    pub secret: Option<SecretString>,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "timeout_ms")]
+    pub timeout: Duration,
+    #[serde_as(as = "Vec<DurationMilliSeconds<u64>>")]
+    #[serde(rename = "retry_delays_ms")]
+    pub retry_delays: Vec<Duration>,
+    pub max_concurrency: usize,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "poll_interval_ms")]
+    pub poll_interval: Duration,
+    pub keep_delivered_days: u32,
+}
+
+impl WebhookSettings {
+    /// Webhooks are on when a URL is configured.
+    pub fn enabled(&self) -> bool {
+        !self.url.trim().is_empty()
+    }
 }
 
 /// `[quotas]`: per-user limits.

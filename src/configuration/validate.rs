@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use super::{AuthSettings, CorsSettings, OidcIssuerSettings};
+use super::{AuthSettings, CorsSettings, OidcIssuerSettings, WebhookSettings};
 use crate::auth::require_https_url;
 
 /// Clock skew tolerated on `exp` and `nbf`; more would keep an expired token usable for longer
@@ -34,6 +34,32 @@ impl CorsSettings {
                  (e.g. https://outlook.office.com)"
             );
         }
+        Ok(())
+    }
+}
+
+impl WebhookSettings {
+    /// With a URL: it must be https (plain http on loopback only, as for the identity
+    /// providers), and the secret must be a Standard Webhooks one.
+    pub(super) fn check(&mut self) -> anyhow::Result<()> {
+        self.url = self.url.trim().to_owned();
+        if !self.enabled() {
+            return Ok(());
+        }
+        require_https_url("webhooks.url", &self.url)?;
+        let secret = self.secret.as_ref().context(
+            "webhooks.url is set but webhooks.secret is not; give it as APP_WEBHOOKS__SECRET \
+             (whsec_ and the base64 of 24 to 64 random bytes)",
+        )?;
+        crate::webhooks::signing_key(secret).context("webhooks.secret")?;
+        anyhow::ensure!(
+            !self.timeout.is_zero(),
+            "webhooks.timeout_ms is 0; every attempt would fail"
+        );
+        anyhow::ensure!(
+            self.max_concurrency > 0,
+            "webhooks.max_concurrency is 0; nothing would ever be delivered"
+        );
         Ok(())
     }
 }

@@ -14,7 +14,7 @@ pub(crate) mod mint;
 mod openapi;
 pub(crate) mod read;
 pub(crate) mod routes;
-mod session_json;
+pub(crate) mod session_json;
 pub(crate) mod update;
 
 use actix_web::http::header::{ALLOW, HeaderValue};

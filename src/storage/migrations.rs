@@ -18,7 +18,7 @@ const MIGRATION_LOCK_KEY: i64 = 0x656d_6169_6c5f_7365;
 
 /// Every SQL function, in the order they are created (PL/pgSQL bodies are resolved when called,
 /// so the order only matters for SQL-language ones). Each file is one `CREATE OR REPLACE`.
-const FUNCTIONS: [(&str, &str); 6] = [
+const FUNCTIONS: [(&str, &str); 9] = [
     (
         "email_session_fingerprint",
         include_str!("../../sql/functions/email_session_fingerprint.sql"),
@@ -34,6 +34,18 @@ const FUNCTIONS: [(&str, &str); 6] = [
     (
         "mint_email_session",
         include_str!("../../sql/functions/mint_email_session.sql"),
+    ),
+    (
+        "enqueue_webhook_event",
+        include_str!("../../sql/functions/enqueue_webhook_event.sql"),
+    ),
+    (
+        "finish_webhook_attempt",
+        include_str!("../../sql/functions/finish_webhook_attempt.sql"),
+    ),
+    (
+        "delete_email_session",
+        include_str!("../../sql/functions/delete_email_session.sql"),
     ),
     (
         "apply_email_session_change",

@@ -32,7 +32,7 @@ const APPLY_CHANGE: &str = "SELECT quota_exceeded, precondition_failed, created,
          p_set_recipients => $5, p_emails => $6, p_names => $7,
          p_if_match => $8, p_if_match_any => $9,
          p_if_none_match => $10, p_if_none_match_any => $11,
-         p_quota => $12)";
+         p_quota => $12, p_webhooks => $13)";
 
 // A whole session in ONE statement, so one snapshot: version, subject and
 // recipients always belong to the same commit. (Two statements, row then
@@ -79,6 +79,15 @@ const SELECT_VERSION: &str =
 const MINT: &str = "SELECT outcome, created_at, updated_at
      FROM mint_email_session(p_user_id => $1, p_session_id => $2, p_quota => $3)";
 
+/// What every write must also do, whoever asks for it.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteRules {
+    /// New sessions a user may create per UTC day; 0: unlimited.
+    pub daily_quota: i32,
+    /// Whether an applied version (and a deletion) inserts its webhook event.
+    pub webhooks: bool,
+}
+
 /// Applies `change` to the session if `precondition` holds for the row read under its lock,
 /// creating the session first when it does not exist (unless the precondition needs it to), in
 /// one statement (and so one transaction of its own).
@@ -87,7 +96,7 @@ pub async fn apply_change(
     key: &SessionKey,
     change: &Change,
     precondition: &Precondition,
-    quota: i32,
+    rules: &WriteRules,
 ) -> anyhow::Result<ChangeResult> {
     let (emails, names): (Vec<&str>, Vec<Option<&str>>) = change
         .recipients
@@ -114,7 +123,8 @@ pub async fn apply_change(
                 &if_match_any,
                 &if_none_match,
                 &if_none_match_any,
-                &quota,
+                &rules.daily_quota,
+                &rules.webhooks,
             ],
         )
         .await
@@ -263,15 +273,25 @@ pub async fn create_empty(
 
 /// Deletes a session of its owner, with its recipients (the foreign key cascades); `false` when
 /// the owner has none by that ID.
-pub async fn delete(client: &impl GenericClient, key: &SessionKey) -> anyhow::Result<bool> {
+pub async fn delete(
+    client: &impl GenericClient,
+    key: &SessionKey,
+    rules: &WriteRules,
+) -> anyhow::Result<bool> {
     let statement = client
-        .prepare_cached("DELETE FROM email_sessions WHERE user_id = $1 AND session_id = $2")
+        .prepare_cached(
+            "SELECT delete_email_session(p_user_id => $1, p_session_id => $2, p_webhooks => $3) \
+             AS deleted",
+        )
         .await?;
-    let deleted = client
-        .execute(&statement, &[&key.user_id.0, &key.session_id.as_str()])
+    let row = client
+        .query_one(
+            &statement,
+            &[&key.user_id.0, &key.session_id.as_str(), &rules.webhooks],
+        )
         .await
         .context("deleting the session")?;
-    Ok(deleted > 0)
+    Ok(row.try_get("deleted")?)
 }
 
 /// Arbitrary but fixed: every instance must take the same advisory lock to sweep.

@@ -3,6 +3,7 @@
 //! transaction), re-run as a whole on transient failures. Callers above never see the pool.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use deadpool_postgres::{Client, Pool, Status};
 
@@ -14,9 +15,10 @@ use crate::domain::precondition::Precondition;
 use crate::domain::session::{ChangeResult, MintResult, Session};
 use crate::storage::StorageError;
 use crate::storage::retry::{RetryObserver, RetryPolicy, with_retries};
-use crate::storage::sessions;
+use crate::storage::sessions::{self, WriteRules};
 use crate::storage::tokens::{self, StoredToken};
 use crate::storage::users;
+use crate::storage::webhooks::{self, AttemptEnd, ClaimedEvent};
 
 /// A cheap handle (clones share the pool) to the database.
 #[derive(Clone)]
@@ -24,24 +26,28 @@ pub struct Store {
     pool: Pool,
     retry: RetryPolicy,
     observer: Arc<dyn RetryObserver>,
-    /// New sessions a user may create per UTC day; 0: unlimited.
-    daily_quota: i32,
+    rules: WriteRules,
 }
 
 impl Store {
     /// A store on `pool`, retrying transient failures per `retry` and telling `observer`, that
-    /// lets a user create `daily_quota` new sessions per UTC day (0: unlimited).
+    /// lets a user create `daily_quota` new sessions per UTC day (0: unlimited), and records a
+    /// webhook event for every applied version and deletion when `webhooks` is on.
     pub fn new(
         pool: Pool,
         retry: RetryPolicy,
         observer: Arc<dyn RetryObserver>,
         daily_quota: u32,
+        webhooks: bool,
     ) -> Store {
         Store {
             pool,
             retry,
             observer,
-            daily_quota: i32::try_from(daily_quota).unwrap_or(i32::MAX),
+            rules: WriteRules {
+                daily_quota: i32::try_from(daily_quota).unwrap_or(i32::MAX),
+                webhooks,
+            },
         }
     }
 
@@ -54,7 +60,7 @@ impl Store {
         precondition: &Precondition,
     ) -> Result<ChangeResult, StorageError> {
         self.retrying(async |client| {
-            sessions::apply_change(client, key, change, precondition, self.daily_quota).await
+            sessions::apply_change(client, key, change, precondition, &self.rules).await
         })
         .await
     }
@@ -103,7 +109,7 @@ impl Store {
 
     /// Deletes a session of its owner; `false` when there was none.
     pub async fn delete(&self, key: &SessionKey) -> Result<bool, StorageError> {
-        self.retrying(async |client| sessions::delete(client, key).await)
+        self.retrying(async |client| sessions::delete(client, key, &self.rules).await)
             .await
     }
 
@@ -118,7 +124,7 @@ impl Store {
             };
             let minted = self
                 .retrying(async |client| {
-                    sessions::create_empty(client, &key, self.daily_quota).await
+                    sessions::create_empty(client, &key, self.rules.daily_quota).await
                 })
                 .await?;
             if let Some(minted) = minted {
@@ -174,6 +180,52 @@ impl Store {
             .await
             .map_err(|error| StorageError::Unavailable(error.into()))?;
         operation(&client).await.map_err(StorageError::classify)
+    }
+
+    /// Claims up to `limit` due webhook events for `lease` under `lease_token`. Not retried: the
+    /// delivery loop looks again soon anyway.
+    pub async fn webhook_claim(
+        &self,
+        limit: i64,
+        lease: Duration,
+        lease_token: i64,
+    ) -> Result<Vec<ClaimedEvent>, StorageError> {
+        self.once(async |client| webhooks::claim(client, limit, lease, lease_token).await)
+            .await
+    }
+
+    /// Records how an attempt ended; `false` when the claim was no longer ours.
+    pub async fn webhook_finish(
+        &self,
+        id: i64,
+        lease_token: i64,
+        end: AttemptEnd,
+        error: Option<&str>,
+    ) -> Result<bool, StorageError> {
+        self.retrying(async |client| webhooks::finish(client, id, lease_token, end, error).await)
+            .await
+    }
+
+    /// Pauses webhook delivery (the endpoint answered 410).
+    pub async fn webhook_pause(&self, why: &str) -> Result<(), StorageError> {
+        self.retrying(async |client| webhooks::pause(client, why).await)
+            .await
+    }
+
+    /// Undelivered events that are not dead, and the age in seconds of the oldest.
+    pub async fn webhook_backlog(&self) -> Result<(i64, f64), StorageError> {
+        self.once(async |client| webhooks::backlog(client).await)
+            .await
+    }
+
+    /// Deletes up to `batch` events delivered more than `days` days ago.
+    pub async fn webhook_sweep_delivered(
+        &self,
+        days: i32,
+        batch: i64,
+    ) -> Result<u64, StorageError> {
+        self.once(async |client| webhooks::sweep_delivered(client, days, batch).await)
+            .await
     }
 
     /// Whether the database answers a trivial query (readiness).

@@ -37,3 +37,5 @@ mod timeouts;
 mod tokens;
 mod update;
 mod upgrade;
+mod webhook_receiver;
+mod webhooks;

@@ -34,7 +34,7 @@ SELECT version FROM apply_email_session_change(
                       'r2-' || :session || '@pgbench.example'],
     p_names => ARRAY[NULL, 'Smith, Jane', NULL]::text[],
     p_if_match => NULL, p_if_match_any => false, p_if_none_match => NULL,
-    p_if_none_match_any => false, p_quota => 0);
+    p_if_none_match_any => false, p_quota => 0, p_webhooks => false);
 ";
 
 /// Transactions per second of the locked-update script with `clients`
