@@ -1,6 +1,7 @@
 //! No personal data in the log: a real `serve` process, at the most verbose log level, gets
 //! valid and invalid recipient lists (whose error messages quote the bad address back to the
-//! client); its whole log is then searched for every address and for the token.
+//! client) and sends their webhooks to a receiver that fails some of them; its whole log is then
+//! searched for every address, for the token and for the webhook secret.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -9,10 +10,12 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::helpers::{TestDb, status_and_json};
+use crate::webhook_receiver::{Answer, TestReceiver};
 
 #[actix_web::test]
 async fn recipient_addresses_and_tokens_never_reach_the_log() {
     // Arrange: a service whose stderr (the log) goes to a file.
+    let receiver = TestReceiver::start(Answer::FailEvery(2)).await;
     let db = TestDb::create().await;
     let token = db.create_user("alice").await;
     let log_path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
@@ -23,6 +26,12 @@ async fn recipient_addresses_and_tokens_never_reach_the_log() {
         .args(["serve", "--bind", "127.0.0.1:0"])
         .env("DATABASE_URL", db.url())
         .env("RUST_LOG", "trace")
+        .env("APP_WEBHOOKS__URL", &receiver.url)
+        .env("APP_WEBHOOKS__SECRET", &receiver.secret)
+        .env(
+            "APP_WEBHOOKS__RETRY_DELAYS_MS",
+            "20,20,20,20,20,20,20,20,20,20",
+        )
         .stdout(Stdio::piped())
         .stderr(File::create(&log_path).unwrap())
         .spawn()
@@ -91,12 +100,14 @@ async fn recipient_addresses_and_tokens_never_reach_the_log() {
             .await
             .unwrap();
     }
+    let delivered = receiver.wait_for(20, |accepted| accepted.len() >= 4).await;
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
     let _ = child.wait();
 
     // Assert
+    assert!(delivered, "the webhooks were sent");
     assert_eq!(statuses, [201, 201, 201, 201, 400, 400, 400, 400, 400, 400]);
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(log.contains("log-4"), "the requests were logged at all");
@@ -121,6 +132,8 @@ async fn recipient_addresses_and_tokens_never_reach_the_log() {
         "private.example",
         token.as_str(),
         token.split_once('.').unwrap().1,
+        receiver.secret.as_str(),
+        receiver.secret.trim_start_matches("whsec_"),
     ] {
         assert!(!log.contains(needle), "the log contains {needle:?}");
     }

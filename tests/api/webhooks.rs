@@ -231,17 +231,7 @@ async fn the_events_a_killed_instance_held_are_delivered_by_another() {
     let receiver = TestReceiver::start(Answer::Stall).await;
     let db = TestDb::create().await;
     let token = db.create_user("alice").await;
-    let doomed = start_process(
-        &db,
-        &[
-            ("APP_WEBHOOKS__URL", receiver.url.as_str()),
-            ("APP_WEBHOOKS__SECRET", receiver.secret.as_str()),
-            ("APP_WEBHOOKS__TIMEOUT_MS", "1000"),
-            ("APP_WEBHOOKS__POLL_INTERVAL_MS", "50"),
-            ("APP_WEBHOOKS__RETRY_DELAYS_MS", "50,50,50,50,50,50,50,50"),
-        ],
-    )
-    .await;
+    let doomed = start_process(&db, &process_webhooks(&receiver, "1000")).await;
     let http = reqwest::Client::new();
     for session in 0..5 {
         let response = http
@@ -253,27 +243,14 @@ async fn the_events_a_killed_instance_held_are_delivered_by_another() {
             .unwrap();
         assert_eq!(response.status(), 201);
     }
-    let claimed = async {
-        loop {
-            let held: i64 = db
-                .client()
-                .await
-                .query_one(
-                    "SELECT count(*) FROM webhook_events WHERE lease_token IS NOT NULL",
-                    &[],
-                )
-                .await
-                .unwrap()
-                .get(0);
-            if held == 5 {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), claimed)
-        .await
-        .expect("the instance claimed its events");
+    let held = wait_for_count(
+        &db,
+        "SELECT count(*) FROM webhook_events WHERE lease_token IS NOT NULL",
+        10,
+        |held| held == 5,
+    )
+    .await;
+    assert_eq!(held, 5, "the instance claimed its events");
 
     // Act
     doomed.signal("KILL").unwrap();
@@ -502,8 +479,17 @@ async fn a_deletion_is_an_event_after_the_versions_and_an_identity_user_is_named
         .status();
     app.put_form(&token, "d", "to=b@x.com&subject=again").await;
     let all_in = receiver.wait_for(10, |accepted| accepted.len() == 4).await;
+    let metrics = app.get("/metrics").await.text().await.unwrap();
 
     // Assert
+    for metric in [
+        "email_sessions_webhook_attempts_total{outcome=\"delivered\"}",
+        "email_sessions_webhook_attempt_duration_seconds_bucket",
+        "email_sessions_webhook_events_pending",
+        "email_sessions_webhook_oldest_pending_age_seconds",
+    ] {
+        assert!(metrics.contains(metric), "{metric} is not in /metrics");
+    }
     assert_eq!(deleted, 204);
     assert!(all_in, "delivered: {:?}", receiver.accepted());
     let seen: Vec<(String, i64, String)> = receiver
@@ -624,4 +610,180 @@ async fn the_readme_receiver_example_takes_each_version_once_and_refuses_forgeri
         .map(|e| e["version"].as_i64().unwrap())
         .collect();
     assert_eq!(versions, [1, 2], "{events:?}");
+}
+
+#[test]
+fn webhook_settings_are_refused_before_anything_starts_without_quoting_the_secret() {
+    let short_secret = "whsec_c2hvcnQtc2VjcmV0";
+    let good_secret = format!("whsec_{}", "QUFB".repeat(8));
+    for (url, secret, named) in [
+        ("http://127.0.0.1:9/hooks", None, "APP_WEBHOOKS__SECRET"),
+        (
+            "http://127.0.0.1:9/hooks",
+            Some(short_secret),
+            "webhooks.secret",
+        ),
+        (
+            "http://hooks.example/in",
+            Some(good_secret.as_str()),
+            "https",
+        ),
+    ] {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_email-sessions"));
+        command
+            .arg("migrate")
+            .env("DATABASE_URL", "postgresql://nobody@127.0.0.1:9/nothing")
+            .env("APP_WEBHOOKS__URL", url)
+            .env_remove("APP_WEBHOOKS__SECRET");
+        if let Some(secret) = secret {
+            command.env("APP_WEBHOOKS__SECRET", secret);
+        }
+        let output = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{url} {secret:?}");
+        assert!(stderr.contains(named), "{named}: {stderr}");
+        if let Some(secret) = secret {
+            assert!(
+                !stderr.contains(secret.trim_start_matches("whsec_")),
+                "{stderr}"
+            );
+        }
+    }
+}
+
+/// Settings of a `serve` process delivering to `receiver`, its attempts lasting up to
+/// `timeout_ms`.
+fn process_webhooks<'a>(
+    receiver: &'a TestReceiver,
+    timeout_ms: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("APP_WEBHOOKS__URL", receiver.url.as_str()),
+        ("APP_WEBHOOKS__SECRET", receiver.secret.as_str()),
+        ("APP_WEBHOOKS__TIMEOUT_MS", timeout_ms),
+        ("APP_WEBHOOKS__POLL_INTERVAL_MS", "50"),
+        ("APP_WEBHOOKS__RETRY_DELAYS_MS", "50,50,50,50,50,50,50,50"),
+    ]
+}
+
+#[actix_web::test]
+async fn a_graceful_stop_gives_back_the_claims_it_could_not_finish() {
+    // Arrange: attempts that would hang for 20 s, a shutdown timeout of 1 s.
+    let receiver = TestReceiver::start(Answer::Stall).await;
+    let db = TestDb::create().await;
+    let token = db.create_user("alice").await;
+    let mut settings = process_webhooks(&receiver, "20000");
+    settings.push(("APP_SERVER__SHUTDOWN_TIMEOUT_SECS", "1"));
+    let mut stopping = start_process(&db, &settings).await;
+    let http = reqwest::Client::new();
+    for session in 0..3 {
+        http.put(format!("{}/api/email/update/g{session}", stopping.url))
+            .bearer_auth(&token)
+            .body("to=g@x.com")
+            .send()
+            .await
+            .unwrap();
+    }
+    let held = wait_for_count(
+        &db,
+        "SELECT count(*) FROM webhook_events WHERE lease_token IS NOT NULL",
+        10,
+        |held| held == 3,
+    )
+    .await;
+
+    // Act
+    stopping.signal("TERM").unwrap();
+    let exited = stopping.wait(Duration::from_secs(15)).await.unwrap();
+    let released: i64 = db
+        .client()
+        .await
+        .query_one(
+            "SELECT count(*) FROM webhook_events WHERE lease_token IS NULL AND attempts = 0 \
+             AND next_attempt_at <= now()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    receiver.answer(Answer::Accept);
+    let _heir = TestApp::spawn_on(&db, |settings| {
+        receiver.configure(settings, &QUICK_RETRIES);
+    })
+    .await;
+    // Well within the 40 s lease the claims would otherwise have held.
+    let all_in = receiver.wait_for(5, |accepted| accepted.len() >= 3).await;
+
+    // Assert
+    assert_eq!(held, 3);
+    assert!(exited.is_some_and(|status| status.success()), "{exited:?}");
+    assert_eq!(
+        released, 3,
+        "each claim given back, its attempt not counted"
+    );
+    assert!(all_in, "delivered: {}", receiver.accepted().len());
+}
+
+#[actix_web::test]
+async fn a_database_outage_during_delivery_loses_no_event() {
+    // Arrange: a cluster of this test's own, since it will be stopped; attempts in flight when
+    // it stops, which can then not be recorded.
+    let root = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "webhook-outage-{}",
+        hex::encode(rand::random::<[u8; 4]>())
+    ));
+    let _cluster = pg_embedded::EmbeddedPostgres::start(&root).await.unwrap();
+    let admin = _cluster.admin_url().parse().unwrap();
+    let db = TestDb::create_on(&admin).await;
+    let receiver = TestReceiver::start(Answer::Stall).await;
+    let app = TestApp::spawn_on(&db, |settings| {
+        receiver.configure(settings, &QUICK_RETRIES);
+        settings.webhooks.timeout = Duration::from_millis(700);
+        settings.database.connect_timeout = Duration::from_millis(300);
+        settings.database.pool_wait_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let token = db.create_user("alice").await;
+    for session in 0..4 {
+        let status = app
+            .put_form(&token, &format!("o{session}"), "to=o@x.com")
+            .await
+            .status();
+        assert_eq!(status, 201);
+    }
+    let held = wait_for_count(
+        &db,
+        "SELECT count(*) FROM webhook_events WHERE lease_token IS NOT NULL",
+        10,
+        |held| held == 4,
+    )
+    .await;
+
+    // Act: the database stops while the attempts hang, and comes back after they timed out.
+    pg_embedded::EmbeddedPostgres::stop_at(&root).await.unwrap();
+    receiver.answer(Answer::Accept);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let _restarted = pg_embedded::EmbeddedPostgres::start(&root).await.unwrap();
+    let all_in = receiver
+        .wait_for(20, |accepted| {
+            accepted
+                .iter()
+                .map(Delivery::session_id)
+                .collect::<BTreeSet<_>>()
+                .len()
+                == 4
+        })
+        .await;
+    let undelivered = wait_for_count(
+        &db,
+        "SELECT count(*) FROM webhook_events WHERE delivered_at IS NULL",
+        10,
+        |undelivered| undelivered == 0,
+    )
+    .await;
+
+    // Assert
+    assert_eq!(held, 4);
+    assert!(all_in, "delivered: {:?}", receiver.accepted());
+    assert_eq!(undelivered, 0);
 }
