@@ -1,7 +1,8 @@
 //! `loadtest bench`: the fixed benchmark matrix, run in one go so every figure is compared with
 //! baselines measured on the same machine at the same time: PUT bursts against the `/healthz`
 //! ceiling, one write per session against the database's own locked-update rate and against the
-//! write function called straight from pgbench (what the service costs around its one write).
+//! write function called straight from pgbench (what the service costs around its one write),
+//! and the webhook outbox: what its insert costs a write, and how fast a backlog drains.
 //! It writes `BENCHMARKS.md`, keeping the earlier runs' section of the page as it was.
 //!
 //! It reaches the service only as a user would: `email-sessions user create` for tokens and
@@ -12,6 +13,7 @@
 mod database;
 mod pgbench;
 mod table;
+mod webhooks;
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
@@ -136,6 +138,17 @@ async fn run_on(args: &BenchArgs, database: &BenchDatabase) -> anyhow::Result<()
     let write_function_rate =
         pgbench::write_function_rate(database.config(), &url, CONNECTIONS, 10, &names[0]).await?;
     let peak_rss_kib = instance.peak_rss_kib();
+    eprintln!("webhooks: {ONE_WRITE_PER_SESSION} without and with them, then a backlog drained");
+    let webhook_figures = webhooks::measure(
+        &binary,
+        database.config(),
+        &url,
+        &instance,
+        &burst_args(&MATRIX[1], &instance.url, args.scale_down.get()),
+        tokens.clone(),
+        &environment,
+    )
+    .await?;
     let earlier_runs = std::fs::read_to_string(&args.out)
         .ok()
         .and_then(|page| table::earlier_runs(&page).map(str::to_owned));
@@ -146,6 +159,7 @@ async fn run_on(args: &BenchArgs, database: &BenchDatabase) -> anyhow::Result<()
         locked_update_rate: locked_rate,
         write_function_rate,
         peak_rss_kib,
+        webhooks: &webhook_figures,
         scale_down: args.scale_down.get(),
         earlier_runs: earlier_runs.as_deref(),
     });

@@ -4,6 +4,7 @@
 
 use std::fmt::Write;
 
+use crate::bench::webhooks::WebhookFigures;
 use crate::bench::{DUPLICATE_BURSTS, Measured, ONE_WRITE_PER_SESSION};
 use crate::burst::{LoadSummary, Report, ServerReport};
 
@@ -14,6 +15,7 @@ pub struct Inputs<'a> {
     pub locked_update_rate: f64,
     pub write_function_rate: f64,
     pub peak_rss_kib: Option<u64>,
+    pub webhooks: &'a WebhookFigures,
     pub scale_down: usize,
     /// The page's section of earlier runs, kept as it was (a hand-kept record of releases).
     pub earlier_runs: Option<&'a str>,
@@ -157,6 +159,28 @@ pub fn render(inputs: &Inputs<'_>) -> String {
             kib as f64 / 1024.0
         );
     }
+
+    let hooks = inputs.webhooks;
+    let _ = writeln!(page, "\n## Webhooks (same run)\n");
+    let _ = writeln!(
+        page,
+        "- {ONE_WRITE_PER_SESSION} with webhooks on (delivery paused, so only the outbox insert \
+         counts): {:.0} req/s = **{:.1} %** of the same burst just before on an instance without \
+         them ({:.0} req/s)",
+        hooks.with_rate,
+        100.0 * hooks.with_rate / hooks.without_rate,
+        hooks.without_rate
+    );
+    let _ = writeln!(
+        page,
+        "- a backlog of {} events (the burst's, topped up) drained in **{:.1} s** = **{:.0} \
+         events/s** to a receiver on this machine (one instance, `webhooks.max_concurrency` \
+         16; {} deliveries received)",
+        hooks.backlog,
+        hooks.drain_secs,
+        hooks.backlog as f64 / hooks.drain_secs,
+        hooks.delivered
+    );
 
     let _ = writeln!(
         page,
