@@ -23,6 +23,7 @@ pub struct Delivery {
     pub verified: bool,
     /// Whether the receiver answered 2xx.
     pub accepted: bool,
+    pub at: std::time::Instant,
 }
 
 impl Delivery {
@@ -45,6 +46,12 @@ pub enum Answer {
     Status(u16),
     /// Takes the request and never answers (until the sender gives up).
     Stall,
+    /// 500 for this session's events, 204 for the others'.
+    FailSession(&'static str),
+    /// 503 with `Retry-After` of this many seconds.
+    Unavailable {
+        retry_after_secs: u64,
+    },
 }
 
 struct State {
@@ -174,8 +181,12 @@ async fn receive(request: HttpRequest, body: web::Bytes, state: web::Data<State>
     if let Answer::Stall = answer {
         tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
     }
+    let body_json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let status = match answer {
         Answer::Accept | Answer::Stall => 204,
+        Answer::FailSession(session) if body_json["data"]["session_id"] == session => 500,
+        Answer::FailSession(_) => 204,
+        Answer::Unavailable { .. } => 503,
         Answer::FailEvery(n) if attempt.is_multiple_of(n) => 500,
         Answer::FailEvery(_) => 204,
         Answer::Status(status) => status,
@@ -188,12 +199,17 @@ async fn receive(request: HttpRequest, body: web::Bytes, state: web::Data<State>
             .and_then(|value| value.to_str().ok())
             .unwrap_or_default()
             .to_owned(),
-        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        body: body_json,
         verified,
         accepted,
+        at: std::time::Instant::now(),
     });
     if !verified {
         return HttpResponse::Unauthorized().finish();
     }
-    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap()).finish()
+    let mut response = HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap());
+    if let Answer::Unavailable { retry_after_secs } = answer {
+        response.insert_header(("Retry-After", retry_after_secs.to_string()));
+    }
+    response.finish()
 }

@@ -787,3 +787,81 @@ async fn a_database_outage_during_delivery_loses_no_event() {
     assert!(all_in, "delivered: {:?}", receiver.accepted());
     assert_eq!(undelivered, 0);
 }
+
+#[actix_web::test]
+async fn a_failing_session_holds_back_only_itself_and_retry_after_is_honoured() {
+    // Arrange: one session's events always fail; the others' are delivered.
+    let receiver = TestReceiver::start(Answer::FailSession("stuck")).await;
+    let db = TestDb::create().await;
+    let app = TestApp::spawn_on(&db, |settings| {
+        receiver.configure(settings, &[50; 100]);
+    })
+    .await;
+    let token = db.create_user("alice").await;
+
+    // Act 1
+    for version in 1..=2 {
+        for session in ["stuck", "free-1", "free-2"] {
+            let body = format!("to=v{version}@x.com&subject=v{version}");
+            app.put_form(&token, session, &body).await;
+        }
+    }
+    let others_in = receiver
+        .wait_for(10, |accepted| {
+            accepted
+                .iter()
+                .filter(|d| d.session_id().starts_with("free"))
+                .count()
+                == 4
+        })
+        .await;
+    // Time for the failing session's retries, which could let its v2 slip through.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let stuck_attempts: Vec<i64> = receiver
+        .deliveries()
+        .iter()
+        .filter(|d| d.session_id() == "stuck")
+        .map(Delivery::version)
+        .collect();
+
+    // Act 2: the endpoint asks for 2 s of quiet.
+    receiver.answer(Answer::Unavailable {
+        retry_after_secs: 2,
+    });
+    let asked_at = receiver.deliveries().len();
+    let asked = receiver
+        .wait_for(5, |_| receiver.deliveries().len() > asked_at)
+        .await;
+    receiver.answer(Answer::Accept);
+    let asked_delivery = receiver.deliveries()[asked_at].clone();
+    let stuck_in = receiver
+        .wait_for(10, |accepted| {
+            accepted
+                .iter()
+                .filter(|d| d.session_id() == "stuck")
+                .count()
+                == 2
+        })
+        .await;
+    let retried = receiver
+        .deliveries()
+        .into_iter()
+        .skip(asked_at + 1)
+        .find(|d| d.id == asked_delivery.id)
+        .expect("the refused event was attempted again");
+
+    // Assert
+    assert!(others_in, "the other sessions' versions were delivered");
+    assert!(stuck_attempts.len() > 2, "{stuck_attempts:?}");
+    assert!(
+        stuck_attempts.iter().all(|&version| version == 1),
+        "the failing session's v2 waits behind its v1: {stuck_attempts:?}"
+    );
+    assert!(asked);
+    assert!(stuck_in);
+    let waited = retried.at - asked_delivery.at;
+    assert!(
+        waited >= Duration::from_secs(2),
+        "Retry-After: 2 was honoured: {waited:?}"
+    );
+}
