@@ -865,3 +865,48 @@ async fn a_failing_session_holds_back_only_itself_and_retry_after_is_honoured() 
         "Retry-After: 2 was honoured: {waited:?}"
     );
 }
+
+#[actix_web::test]
+async fn delivered_events_are_deleted_after_the_days_they_are_kept() {
+    // Arrange: one event delivered eight days ago, one yesterday, one dead long ago.
+    let receiver = TestReceiver::start(Answer::Accept).await;
+    let db = TestDb::create().await;
+    let user = db.create_user("alice").await;
+    let user_id = db.user_of(&user).await;
+    db.client()
+        .await
+        .execute(
+            "INSERT INTO webhook_events (session_row_id, user_id, session_id, kind, version,
+                                         delivered_at, dead_at)
+             VALUES (1, $1, 'old', 'email_session.deleted', 1, now() - interval '8 days', NULL),
+                    (2, $1, 'recent', 'email_session.deleted', 1, now() - interval '1 day', NULL),
+                    (3, $1, 'dead', 'email_session.deleted', 1, NULL, now() - interval '30 days')",
+            &[&user_id],
+        )
+        .await
+        .unwrap();
+
+    // Act: an instance's first housekeeping runs as its delivery loop starts.
+    let _app = TestApp::spawn_on(&db, |settings| {
+        receiver.configure(settings, &QUICK_RETRIES);
+        settings.webhooks.keep_delivered_days = 7;
+    })
+    .await;
+    let left = wait_for_count(&db, "SELECT count(*) FROM webhook_events", 5, |left| {
+        left == 2
+    })
+    .await;
+
+    // Assert
+    assert_eq!(left, 2);
+    let kept: Vec<String> = db
+        .client()
+        .await
+        .query("SELECT session_id FROM webhook_events ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(kept, ["recent", "dead"]);
+}
