@@ -408,9 +408,19 @@ async fn a_dead_event_is_listed_and_sent_again_from_the_command_line() {
     )
     .await;
     let listed = stdout_of(&cli(&db, &["webhook", "list", "--dead"]));
+    let id = listed
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split('\t')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let unknown = cli(&db, &["webhook", "retry", "999999"]);
     receiver.answer(Answer::Accept);
-    let retried = stdout_of(&cli(&db, &["webhook", "retry", "--all-dead"]));
+    let retried = stdout_of(&cli(&db, &["webhook", "retry", &id]));
     let all_in = receiver.wait_for(10, |accepted| accepted.len() == 1).await;
+    let none_left = stdout_of(&cli(&db, &["webhook", "retry", "--all-dead"]));
 
     // Assert
     assert_eq!(dead, 1);
@@ -436,8 +446,13 @@ async fn a_dead_event_is_listed_and_sent_again_from_the_command_line() {
         ),
         "{listed}"
     );
-    assert_eq!(retried.trim(), "1 dead webhook events are due again");
+    assert!(!unknown.status.success());
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("there is no dead webhook event 999999")
+    );
+    assert_eq!(retried.trim(), format!("webhook event {id} is due again"));
     assert!(all_in);
+    assert_eq!(none_left.trim(), "0 dead webhook events are due again");
 }
 
 #[actix_web::test]
