@@ -18,6 +18,7 @@ use crate::auth::Authenticator;
 use crate::configuration::Settings;
 use crate::http::AllowedMethods;
 use crate::http::body::BodyLimits;
+use crate::http::client_address::TrustedProxies;
 use crate::http::middleware::{self, RouteLabel};
 use crate::http::routes::endpoints;
 use crate::http::{self, cors};
@@ -101,6 +102,10 @@ impl Application {
         let metrics = web::Data::new(telemetry::metrics_handle());
         let lifecycle_data = web::Data::new(lifecycle.clone());
         let cors_settings = settings.cors.clone();
+        let trusted_proxies = web::Data::new(
+            TrustedProxies::parse(&settings.server.trusted_proxies)
+                .context("server.trusted_proxies")?,
+        );
 
         let mut server = HttpServer::new(move || {
             let app = App::new()
@@ -114,7 +119,8 @@ impl Application {
                 .app_data(registry_data.clone())
                 .app_data(limit.clone())
                 .app_data(metrics.clone())
-                .app_data(lifecycle_data.clone());
+                .app_data(lifecycle_data.clone())
+                .app_data(trusted_proxies.clone());
             resources()
                 .fold(app, |app, resource| app.service(resource))
                 .default_service(web::to(http::not_found))

@@ -38,6 +38,7 @@ impl Settings {
                     .list_separator(",")
                     .with_list_parse_key("cors.allowed_origins")
                     .with_list_parse_key("webhooks.retry_delays_ms")
+                    .with_list_parse_key("server.trusted_proxies")
                     .try_parsing(true),
             )
             .build()
@@ -48,6 +49,7 @@ impl Settings {
         settings.cors.check()?;
         settings.auth.check()?;
         settings.webhooks.check()?;
+        settings.server.check()?;
         if let Ok(url) = std::env::var("DATABASE_URL")
             && !url.trim().is_empty()
         {

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use super::settings::ServerSettings;
 use super::{AuthSettings, CorsSettings, OidcIssuerSettings, WebhookSettings};
 use crate::auth::require_https_url;
 
@@ -34,6 +35,18 @@ impl CorsSettings {
                  (e.g. https://outlook.office.com)"
             );
         }
+        Ok(())
+    }
+}
+
+impl ServerSettings {
+    /// Drops blank proxies (an empty `APP_SERVER__TRUSTED_PROXIES` means none) and refuses one
+    /// that is not an address or a CIDR.
+    pub(super) fn check(&mut self) -> anyhow::Result<()> {
+        self.trusted_proxies
+            .retain(|proxy| !proxy.trim().is_empty());
+        crate::http::client_address::TrustedProxies::parse(&self.trusted_proxies)
+            .context("server.trusted_proxies")?;
         Ok(())
     }
 }

@@ -11,6 +11,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 use crate::auth::Authenticator;
 use crate::domain::identity::UserId;
 use crate::error::{ApiError, ErrorCode};
+use crate::http::client_address::TrustedProxies;
 
 /// The caller, proven by a valid `Authorization: Bearer <token>` header.
 #[derive(Debug, Clone, Copy)]
@@ -23,7 +24,11 @@ impl FromRequest for AuthenticatedUser {
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let authenticator = request.app_data::<web::Data<Authenticator>>().cloned();
         let token = bearer_token(request);
-        let peer = request.peer_addr().map(|address| address.ip());
+        // Behind a load balancer the peer is the balancer; the throttle wants the client.
+        let peer = match request.app_data::<web::Data<TrustedProxies>>() {
+            Some(trusted) => trusted.client_of(request),
+            None => request.peer_addr().map(|address| address.ip()),
+        };
         Box::pin(async move {
             let authenticator = authenticator.ok_or_else(|| {
                 ApiError::internal(

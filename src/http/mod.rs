@@ -3,6 +3,7 @@
 
 pub(crate) mod body;
 mod caller;
+pub(crate) mod client_address;
 mod conditional;
 pub(crate) mod cors;
 pub(crate) mod delete;

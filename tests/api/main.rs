@@ -29,6 +29,7 @@ mod oidc;
 mod oidc_issuer;
 mod passivation;
 mod production;
+mod proxies;
 mod quota;
 mod race;
 mod retention;
