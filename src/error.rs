@@ -16,6 +16,7 @@ use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
 use serde::Serialize;
 
 use crate::auth::AuthError;
+use crate::metric_names;
 use crate::serializer::UpdateError;
 use crate::storage::{StorageError, StorageFailure, loggable};
 
@@ -213,6 +214,7 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        metrics::counter!(metric_names::HTTP_ERRORS, "code" => self.code.to_string()).increment(1);
         if let Some(cause) = &self.cause {
             tracing::error!(code = %self.code, error = loggable(cause), "request failed");
         }

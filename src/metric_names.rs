@@ -6,6 +6,10 @@
 
 /// HTTP requests, by method, route pattern and status class.
 pub const HTTP_REQUESTS: &str = "email_sessions_http_requests_total";
+/// Error answers, by wire code (`overloaded`, `database_unavailable`, ...).
+pub const HTTP_ERRORS: &str = "email_sessions_http_errors_total";
+/// 1 while the instance is serving, 0 while it starts or drains (read at scrape time).
+pub const READY: &str = "email_sessions_ready";
 /// HTTP request duration, by route pattern and status class.
 pub const HTTP_REQUEST_DURATION: &str = "email_sessions_http_request_duration_seconds";
 /// Update requests accepted for processing.
@@ -59,6 +63,11 @@ pub fn describe_all() {
     describe_counter!(
         HTTP_REQUESTS,
         "HTTP requests by method, route and status class"
+    );
+    describe_counter!(HTTP_ERRORS, "Error answers by wire code");
+    describe_gauge!(
+        READY,
+        "1 while the instance is serving, 0 while it starts or drains"
     );
     describe_histogram!(
         HTTP_REQUEST_DURATION,
@@ -122,4 +131,62 @@ pub fn describe_all() {
         "Database connections open and idle in the pool"
     );
     describe_gauge!(POOL_WAITING, "Requests waiting for a database connection");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every metric the service exports (a histogram's series add `_bucket`, `_sum`, `_count`).
+    const ALL: [&str; 27] = [
+        HTTP_REQUESTS,
+        HTTP_ERRORS,
+        READY,
+        HTTP_REQUEST_DURATION,
+        UPDATES_RECEIVED,
+        UPDATES_COLLAPSED,
+        WRITE_TRANSACTIONS,
+        NOOP_READS,
+        DB_RETRIES,
+        BATCH_SIZE,
+        UPDATES_REJECTED,
+        ACTORS_STARTED,
+        UPDATE_REROUTES,
+        TOKEN_LOOKUPS,
+        AUTH_FAILURES,
+        JWKS_FETCHES,
+        RETENTION_DELETED,
+        WEBHOOK_ATTEMPTS,
+        WEBHOOK_ATTEMPT_DURATION,
+        WEBHOOK_PENDING,
+        WEBHOOK_OLDEST_PENDING_AGE,
+        LIVE_ACTORS,
+        WAITING_UPDATES,
+        POOL_SIZE,
+        POOL_AVAILABLE,
+        POOL_WAITING,
+        "up",
+    ];
+
+    #[test]
+    fn every_metric_an_alert_names_is_exported() {
+        let rules = include_str!("../deploy/prometheus/alerts.yml");
+        let mut named = 0;
+        for (start, _) in rules.match_indices("email_sessions_") {
+            let name: String = rules[start..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            let base = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .unwrap_or(&name);
+            assert!(
+                ALL.contains(&base),
+                "deploy/prometheus/alerts.yml names {name}, which the service does not export"
+            );
+            named += 1;
+        }
+        assert!(named > 0);
+    }
 }

@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, web};
 use metrics::gauge;
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use crate::lifecycle::{Lifecycle, Phase};
 use crate::metric_names as names;
 use crate::serializer::Registry;
 use crate::storage::Store;
@@ -22,8 +23,11 @@ pub async fn metrics(
     handle: web::Data<PrometheusHandle>,
     registry: web::Data<Registry>,
     store: web::Data<Store>,
+    lifecycle: web::Data<Lifecycle>,
 ) -> HttpResponse {
     let pool = store.pool_status();
+    let serving = matches!(lifecycle.phase(), Phase::Serving);
+    gauge!(names::READY).set(if serving { 1.0 } else { 0.0 });
     gauge!(names::LIVE_ACTORS).set(registry.live_actors() as f64);
     gauge!(names::WAITING_UPDATES).set(registry.waiting_updates() as f64);
     gauge!(names::POOL_SIZE).set(pool.size as f64);

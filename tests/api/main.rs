@@ -3,6 +3,7 @@
 //! socket; race tests check their invariants in the database afterwards.
 //! Set `TEST_LOG=1` to see the service's logs.
 
+mod alerts;
 mod auth;
 mod bad_input;
 mod bounds;
