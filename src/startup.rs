@@ -41,6 +41,7 @@ pub struct Application {
     outbox: Option<Outbox>,
     shutdown_timeout: Duration,
     drain_grace: Duration,
+    drain_readiness_grace: Duration,
     // A second handle on the listening socket, so draining can close the
     // door itself (actix only closes it after its workers have dropped the
     // connections they had accepted but not yet started).
@@ -141,6 +142,7 @@ impl Application {
             outbox,
             shutdown_timeout: settings.server.shutdown_timeout,
             drain_grace: settings.server.drain_grace,
+            drain_readiness_grace: settings.server.drain_readiness_grace,
             listener: door,
         })
     }
@@ -165,7 +167,9 @@ impl Application {
         self.server.await
     }
 
-    /// Serves until SIGTERM or SIGINT, then drains: readiness turns 503, the
+    /// Serves until SIGTERM or SIGINT, then drains: readiness turns 503 while
+    /// the instance still serves for `drain_readiness_grace` (so a load
+    /// balancer takes it out of rotation first), the
     /// listener closes (new connections are refused), connections already
     /// accepted are given `drain_grace` to reach a worker, requests in
     /// flight are answered (within the shutdown timeout), batches still
@@ -177,6 +181,8 @@ impl Application {
         let signal = wait_for_stop_signal().await?;
         tracing::info!(signal, "draining");
         self.lifecycle.enter(Phase::Draining);
+        // Still serving: whoever routes to us learns from /readyz before the door closes.
+        tokio::time::sleep(self.drain_readiness_grace).await;
         // On Linux, shutting down the read side of a listening socket makes
         // it refuse new connections at once, while actix's accept thread is
         // still alive to hand over what it already took.

@@ -98,6 +98,9 @@ pub struct ServerSettings {
     #[serde_as(as = "DurationMilliSeconds<u64>")]
     #[serde(rename = "drain_grace_ms")]
     pub drain_grace: Duration,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "drain_readiness_grace_ms")]
+    pub drain_readiness_grace: Duration,
     /// As written; `http::client_address::TrustedProxies::parse` reads them (and validation
     /// refuses what it cannot read).
     pub trusted_proxies: Vec<String>,

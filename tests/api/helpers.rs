@@ -287,6 +287,11 @@ impl TestApp {
 
 /// `email-sessions serve` as a child process on `db`, with extra settings.
 pub async fn start_process(db: &TestDb, settings: &[(&str, &str)]) -> Instance {
+    start_process_on(db, settings, "127.0.0.1:0").await
+}
+
+/// Like [`start_process`], listening on `bind`.
+pub async fn start_process_on(db: &TestDb, settings: &[(&str, &str)], bind: &str) -> Instance {
     let mut environment = vec![(
         "RUST_LOG",
         if std::env::var("TEST_LOG").is_ok() {
@@ -296,10 +301,11 @@ pub async fn start_process(db: &TestDb, settings: &[(&str, &str)]) -> Instance {
         },
     )];
     environment.extend_from_slice(settings);
-    Instance::start(
+    Instance::start_on(
         Path::new(env!("CARGO_BIN_EXE_email-sessions")),
         &db.url(),
         &environment,
+        bind,
     )
     .await
     .expect("starting email-sessions serve")

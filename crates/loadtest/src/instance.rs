@@ -30,8 +30,19 @@ impl Instance {
         database_url: &str,
         environment: &[(&str, &str)],
     ) -> anyhow::Result<Instance> {
+        Instance::start_on(binary, database_url, environment, "127.0.0.1:0").await
+    }
+
+    /// Like [`Instance::start`], listening on `bind` (a fixed port, to start an instance again
+    /// where a load balancer expects it).
+    pub async fn start_on(
+        binary: &Path,
+        database_url: &str,
+        environment: &[(&str, &str)],
+        bind: &str,
+    ) -> anyhow::Result<Instance> {
         let mut child = Command::new(binary)
-            .args(["serve", "--bind", "127.0.0.1:0"])
+            .args(["serve", "--bind", bind])
             .env("DATABASE_URL", database_url)
             .envs(environment.iter().copied())
             .stdout(Stdio::piped())
