@@ -14,6 +14,9 @@ use loadtest::instance::Instance;
 
 use crate::helpers::{TestDb, start_process_on};
 
+/// A PUT's status and answered version, or why it got no answer.
+type Answer = Result<(u16, Option<i64>), String>;
+
 fn free_address() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().to_string()
@@ -161,8 +164,7 @@ async fn a_rolling_restart_behind_haproxy_fails_no_request_and_loses_no_write() 
             let (url, token, loading) = (haproxy.url.clone(), token.clone(), loading.clone());
             actix_web::rt::spawn(async move {
                 let http = reqwest::Client::new();
-                let mut answers: Vec<(String, String, Result<(u16, Option<i64>), String>)> =
-                    Vec::new();
+                let mut answers: Vec<(String, String, Answer)> = Vec::new();
                 let mut round = 0;
                 while loading.load(Ordering::Relaxed) {
                     let session = format!("roll-{}", (writer * 7 + round) % 30);
