@@ -19,6 +19,7 @@ mod delete;
 mod disconnect;
 mod drain;
 mod duplicate_burst;
+mod failover;
 mod haproxy;
 mod health;
 mod helpers;

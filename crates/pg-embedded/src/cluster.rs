@@ -286,6 +286,91 @@ pub(crate) async fn init_cluster(
         .with_context(|| format!("moving {} to {}", staging.display(), data_dir.display()))
 }
 
+/// Copies the running server at `primary_socket` into `root/data` with `pg_basebackup -R`: a
+/// streaming standby of it, configured to follow it (`standby.signal`, `primary_conninfo`).
+/// Staged like [`init_cluster`], so `data/` existing means a complete copy.
+pub(crate) async fn base_backup(
+    root: &Path,
+    bin_dir: &Path,
+    runner: Runner,
+    primary_socket: &Path,
+    primary_port: u16,
+) -> anyhow::Result<()> {
+    let staging = root.join("data.basebackup");
+    if staging
+        .try_exists()
+        .with_context(|| format!("checking for {}", staging.display()))?
+    {
+        fs::remove_dir_all(&staging)
+            .with_context(|| format!("removing the unfinished {}", staging.display()))?;
+    }
+    tracing::info!(root = %root.display(), "copying a standby with pg_basebackup");
+    // The server programs may be links on PATH to the version's directory, which also holds
+    // pg_basebackup.
+    let version_dir = fs::canonicalize(bin_dir.join("initdb"))
+        .ok()
+        .and_then(|initdb| initdb.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| bin_dir.to_path_buf());
+    let output = runner
+        .command(version_dir.join("pg_basebackup"), root)
+        .arg("-D")
+        .arg(&staging)
+        .arg("-h")
+        .arg(primary_socket)
+        .arg("-p")
+        .arg(primary_port.to_string())
+        .arg(format!("--username={SUPERUSER}"))
+        .arg("-R")
+        .arg("--wal-method=stream")
+        .arg("--checkpoint=fast")
+        .output()
+        .await
+        .context("running pg_basebackup")?;
+    if !output.status.success() {
+        bail!(
+            "pg_basebackup -D {} failed ({}): {}",
+            staging.display(),
+            output.status,
+            describe(&output)
+        );
+    }
+    let data_dir = root.join("data");
+    fs::rename(&staging, &data_dir)
+        .with_context(|| format!("moving {} to {}", staging.display(), data_dir.display()))
+}
+
+impl Cluster {
+    /// Runs `pg_ctl <action> -w -D data` with `extra` arguments; `what` names it in errors.
+    pub(crate) async fn control(
+        &self,
+        action: &str,
+        extra: &[&str],
+        what: &str,
+    ) -> anyhow::Result<()> {
+        let output = self
+            .pg_ctl()
+            .arg(action)
+            .args(extra)
+            .arg("-w")
+            .arg("-t")
+            .arg(SERVER_TIMEOUT.as_secs().to_string())
+            .arg("-D")
+            .arg(&self.data_dir)
+            .output()
+            .await
+            .with_context(|| format!("running pg_ctl {action}"))?;
+        if output.status.success() {
+            return Ok(());
+        }
+        Err(anyhow!(
+            "pg_ctl {action} failed ({}): {}",
+            output.status,
+            describe(&output)
+        ))
+        .context(self.with_log_tail(what))
+    }
+}
+
 /// Whether `pid` has exited but is not yet reaped (state `Z` in /proc/<pid>/stat).
 fn is_zombie(pid: u32) -> bool {
     fs::read_to_string(format!("/proc/{pid}/stat"))

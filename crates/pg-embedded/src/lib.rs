@@ -158,6 +158,56 @@ impl EmbeddedPostgres {
         Ok(())
     }
 
+    /// A streaming standby of this (running) cluster under `root`, copied with
+    /// `pg_basebackup -R` on first use and started; it follows this one until promoted.
+    pub async fn start_standby(&self, root: &Path) -> anyhow::Result<EmbeddedPostgres> {
+        let (root, runner) = prepare_root(root).await?;
+        runner.check_reachable(&root).await?;
+        let _lock = lock_root(&root).await?;
+        if !root
+            .join("data")
+            .try_exists()
+            .with_context(|| format!("checking for {}", root.display()))?
+        {
+            let bin_dir = find_server_binaries()?;
+            cluster::base_backup(&root, &bin_dir, runner, &self.socket_dir, self.port).await?;
+        }
+        let cluster = Cluster::open(root, runner)?;
+        // The copy carries the primary's socket settings; the standby listens in its own directory.
+        let socket_dir = socket_dir_for(&cluster.root);
+        ensure_private_dir(&socket_dir, runner)?;
+        cluster.write_socket_settings(&socket_dir)?;
+        let started_by_us = cluster.start_server().await?;
+        let (socket_dir, port) = cluster.socket();
+        let standby = EmbeddedPostgres {
+            cluster,
+            socket_dir,
+            port,
+            started_by_us,
+        };
+        standby.connect_admin().await?;
+        Ok(standby)
+    }
+
+    /// Promotes a standby to a primary (`pg_ctl promote -w`).
+    pub async fn promote(&self) -> anyhow::Result<()> {
+        self.cluster
+            .control("promote", &[], "promoting the standby")
+            .await
+    }
+
+    /// Stops the server the way a crash would (`pg_ctl stop -m immediate`): no checkpoint, and
+    /// clients see their connections drop.
+    pub async fn crash(&self) -> anyhow::Result<()> {
+        self.cluster
+            .control(
+                "stop",
+                &["-m", "immediate"],
+                "crashing the embedded PostgreSQL",
+            )
+            .await
+    }
+
     /// Creates database `name` unless it exists (safe when several processes race to create it).
     pub async fn ensure_database(&self, name: &str) -> anyhow::Result<()> {
         let client = self.connect_admin().await?;
