@@ -245,14 +245,7 @@ pub(crate) async fn init_cluster(
     bin_dir: &Path,
     runner: Runner,
 ) -> anyhow::Result<()> {
-    let staging = root.join("data.initdb");
-    if staging
-        .try_exists()
-        .with_context(|| format!("checking for {}", staging.display()))?
-    {
-        fs::remove_dir_all(&staging)
-            .with_context(|| format!("removing the unfinished {}", staging.display()))?;
-    }
+    let staging = fresh_staging(root, "data.initdb")?;
     tracing::info!(root = %root.display(), "initializing embedded PostgreSQL cluster");
     let output = runner
         .command(bin_dir.join("initdb"), root)
@@ -281,8 +274,26 @@ pub(crate) async fn init_cluster(
         .open(&conf)
         .and_then(|mut file| file.write_all(CLUSTER_SETTINGS.as_bytes()))
         .with_context(|| format!("appending settings to {}", conf.display()))?;
+    move_into_place(root, &staging)
+}
+
+/// `root/<name>`, emptied of whatever an interrupted run left there.
+fn fresh_staging(root: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    let staging = root.join(name);
+    if staging
+        .try_exists()
+        .with_context(|| format!("checking for {}", staging.display()))?
+    {
+        fs::remove_dir_all(&staging)
+            .with_context(|| format!("removing the unfinished {}", staging.display()))?;
+    }
+    Ok(staging)
+}
+
+/// Renames a finished `staging` to `root/data`, so `data/` existing means a complete cluster.
+fn move_into_place(root: &Path, staging: &Path) -> anyhow::Result<()> {
     let data_dir = root.join("data");
-    fs::rename(&staging, &data_dir)
+    fs::rename(staging, &data_dir)
         .with_context(|| format!("moving {} to {}", staging.display(), data_dir.display()))
 }
 
@@ -296,14 +307,7 @@ pub(crate) async fn base_backup(
     primary_socket: &Path,
     primary_port: u16,
 ) -> anyhow::Result<()> {
-    let staging = root.join("data.basebackup");
-    if staging
-        .try_exists()
-        .with_context(|| format!("checking for {}", staging.display()))?
-    {
-        fs::remove_dir_all(&staging)
-            .with_context(|| format!("removing the unfinished {}", staging.display()))?;
-    }
+    let staging = fresh_staging(root, "data.basebackup")?;
     tracing::info!(root = %root.display(), "copying a standby with pg_basebackup");
     // The server programs may be links on PATH to the version's directory, which also holds
     // pg_basebackup.
@@ -334,9 +338,7 @@ pub(crate) async fn base_backup(
             describe(&output)
         );
     }
-    let data_dir = root.join("data");
-    fs::rename(&staging, &data_dir)
-        .with_context(|| format!("moving {} to {}", staging.display(), data_dir.display()))
+    move_into_place(root, &staging)
 }
 
 impl Cluster {
