@@ -62,9 +62,17 @@ fn versions(
     Ok(Versions::Listed(
         tags.iter()
             .filter(|tag| weak_matches || !tag.weak)
-            .filter_map(|tag| tag.tag().parse().ok())
+            .filter_map(|tag| version_of(tag.tag()))
             .collect(),
     ))
+}
+
+/// The version a tag names: only the exact text of one (RFC 9110's comparison is of the opaque
+/// tag, so `"04"` and `"+4"` are no spelling of version 4; they match nothing).
+fn version_of(tag: &str) -> Option<i64> {
+    tag.parse::<i64>()
+        .ok()
+        .filter(|version| version.to_string() == tag)
 }
 
 fn unreadable(header: &HeaderName) -> ApiError {
@@ -72,4 +80,18 @@ fn unreadable(header: &HeaderName) -> ApiError {
         ErrorCode::InvalidPrecondition,
         format!("{header} must be `*` or a list of quoted entity tags such as \"3\", \"4\""),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_of;
+
+    #[test]
+    fn a_tag_names_a_version_only_in_its_exact_spelling() {
+        assert_eq!(version_of("4"), Some(4));
+        assert_eq!(version_of("0"), Some(0));
+        for other in ["04", "+4", "4 ", " 4", "4.0", "-0", "x"] {
+            assert_eq!(version_of(other), None, "{other:?}");
+        }
+    }
 }

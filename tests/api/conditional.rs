@@ -285,3 +285,37 @@ async fn inside_one_batch_each_precondition_is_judged_in_arrival_order() {
     let stored = db.stored(&token, "s1").await.unwrap();
     assert_eq!((stored.version, stored.subject.as_deref()), (4, Some("D")));
 }
+
+#[actix_web::test]
+async fn an_entity_tag_matches_only_in_its_exact_spelling() {
+    // Arrange: a session at version 4.
+    let (app, db, token) = spawn_app().await;
+    for n in 1..=4 {
+        app.put_form(&token, "exact", &format!("to=a@x.com&subject=v{n}"))
+            .await;
+    }
+
+    // Act
+    let mut if_match = Vec::new();
+    for tag in ["\"04\"", "\"+4\"", "\"4.0\""] {
+        let response = put_if(&app, &token, "exact", ("If-Match", tag), "subject=changed").await;
+        if_match.push((tag, response.status().as_u16()));
+    }
+    let not_modified = get_if_none_match(&app, &token, "exact", "\"004\"")
+        .await
+        .status()
+        .as_u16();
+    let exact = put_if(&app, &token, "exact", ("If-Match", "\"4\""), "subject=five")
+        .await
+        .status()
+        .as_u16();
+
+    // Assert: RFC 9110 compares the opaque tag; only "4" is version 4's.
+    assert_eq!(
+        if_match,
+        [("\"04\"", 412), ("\"+4\"", 412), ("\"4.0\"", 412)]
+    );
+    assert_eq!(not_modified, 200);
+    assert_eq!(exact, 200);
+    assert_eq!(db.stored(&token, "exact").await.unwrap().version, 5);
+}
