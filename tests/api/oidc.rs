@@ -588,3 +588,24 @@ async fn an_issuer_alias_names_the_same_people_and_a_required_scope_refuses_id_t
         "{id_body}"
     );
 }
+
+#[actix_web::test]
+async fn a_subject_longer_than_an_identity_may_be_is_401_naming_it() {
+    // Arrange
+    let key = SigningKey::rsa(0, "k");
+    let (issuer, db, app) = issuer_and_app(&[&key], tolerant).await;
+    let long = "x".repeat(1001);
+    let token = key.sign(&issuer.claims(&long));
+
+    // Act
+    let (status, body) = status_and_json(app.mint(&token).await).await;
+
+    // Assert
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_token");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("(sub)"),
+        "{body}"
+    );
+    assert!(identity_users(&db, &long).await.is_empty());
+}

@@ -70,6 +70,9 @@ struct UnverifiedIssuer {
     iss: Option<String>,
 }
 
+/// The longest `sub` an identity may have: `identities.subject`'s CHECK (sql/migrations/V7).
+const MAX_SUBJECT_CHARS: usize = 1000;
+
 /// `exp` is required by the validation; `sub` and `scp` are checked here.
 #[derive(Deserialize)]
 struct Claims {
@@ -192,6 +195,12 @@ impl OidcVerifier {
             .sub
             .filter(|sub| !sub.is_empty())
             .ok_or_else(|| invalid("token has no subject (sub)"))?;
+        // The column's own check would refuse it with a 500, after the signature was paid for.
+        if subject.chars().count() > MAX_SUBJECT_CHARS {
+            return Err(invalid(format!(
+                "token subject (sub) is longer than {MAX_SUBJECT_CHARS} characters"
+            )));
+        }
         let exp = claims
             .exp
             .unwrap_or_default()
