@@ -56,3 +56,13 @@ pub enum MintResult {
     /// The user's quota of new sessions for today is used up.
     QuotaExceeded,
 }
+
+/// What a delete came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteResult {
+    Deleted,
+    /// No such session of this owner.
+    NotFound,
+    /// `If-Match` did not hold under the row lock (or named an absent session); nothing changed.
+    PreconditionFailed,
+}

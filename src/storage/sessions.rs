@@ -18,7 +18,7 @@ use crate::domain::content::{Change, Content};
 use crate::domain::identity::{SessionKey, UserId};
 use crate::domain::page::PageCursor;
 use crate::domain::precondition::{Precondition, Versions};
-use crate::domain::session::{ChangeResult, MintResult, Session, StoredChange};
+use crate::domain::session::{ChangeResult, DeleteResult, MintResult, Session, StoredChange};
 use crate::domain::{Recipient, RecipientList, SessionId};
 
 // The whole write of a batch, in one round trip: create-or-find, row lock,
@@ -271,27 +271,41 @@ pub async fn create_empty(
     })
 }
 
-/// Deletes a session of its owner, with its recipients (the foreign key cascades); `false` when
-/// the owner has none by that ID.
+/// Deletes a session of its owner, with its recipients (the foreign key cascades), if `if_match`
+/// holds for the row locked first.
 pub async fn delete(
     client: &impl GenericClient,
     key: &SessionKey,
+    if_match: Option<&Versions>,
     rules: &WriteRules,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<DeleteResult> {
     let statement = client
         .prepare_cached(
-            "SELECT delete_email_session(p_user_id => $1, p_session_id => $2, p_webhooks => $3) \
-             AS deleted",
+            "SELECT delete_email_session(p_user_id => $1, p_session_id => $2, \
+             p_if_match => $3, p_if_match_any => $4, p_webhooks => $5) AS outcome",
         )
         .await?;
+    let (versions, any) = versions_parameters(if_match);
     let row = client
         .query_one(
             &statement,
-            &[&key.user_id.0, &key.session_id.as_str(), &rules.webhooks],
+            &[
+                &key.user_id.0,
+                &key.session_id.as_str(),
+                &versions,
+                &any,
+                &rules.webhooks,
+            ],
         )
         .await
         .context("deleting the session")?;
-    Ok(row.try_get("deleted")?)
+    let outcome: String = row.try_get("outcome")?;
+    Ok(match outcome.as_str() {
+        "deleted" => DeleteResult::Deleted,
+        "not_found" => DeleteResult::NotFound,
+        "precondition_failed" => DeleteResult::PreconditionFailed,
+        other => anyhow::bail!("delete_email_session answered {other:?}"),
+    })
 }
 
 /// Arbitrary but fixed: every instance must take the same advisory lock to sweep.

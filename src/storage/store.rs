@@ -11,8 +11,8 @@ use crate::domain::SessionId;
 use crate::domain::content::Change;
 use crate::domain::identity::{Identity, SessionKey, TokenId, UserId};
 use crate::domain::page::{PageCursor, PageLimit, SessionPage};
-use crate::domain::precondition::Precondition;
-use crate::domain::session::{ChangeResult, MintResult, Session};
+use crate::domain::precondition::{Precondition, Versions};
+use crate::domain::session::{ChangeResult, DeleteResult, MintResult, Session};
 use crate::storage::StorageError;
 use crate::storage::retry::{RetryObserver, RetryPolicy, with_retries};
 use crate::storage::sessions::{self, WriteRules};
@@ -107,9 +107,13 @@ impl Store {
             .await
     }
 
-    /// Deletes a session of its owner; `false` when there was none.
-    pub async fn delete(&self, key: &SessionKey) -> Result<bool, StorageError> {
-        self.retrying(async |client| sessions::delete(client, key, &self.rules).await)
+    /// Deletes a session of its owner if `if_match` holds.
+    pub async fn delete(
+        &self,
+        key: &SessionKey,
+        if_match: Option<&Versions>,
+    ) -> Result<DeleteResult, StorageError> {
+        self.retrying(async |client| sessions::delete(client, key, if_match, &self.rules).await)
             .await
     }
 

@@ -1,5 +1,6 @@
 //! The owner deletes a session: 204, then 404 for everyone, its recipients gone, and a later
-//! PUT creates it afresh at version 1; deletes racing with writes give no 5xx and no 412.
+//! PUT creates it afresh at version 1; deletes racing with writes give no 5xx and no 412; an If-Match
+//! is judged on the stored version.
 
 use futures_util::future::join_all;
 use reqwest::Response;
@@ -129,4 +130,44 @@ async fn a_write_that_finds_its_row_deleted_under_it_creates_the_session_again()
         (stored.version, stored.recipients),
         (1, vec!["new@x.com".to_owned()])
     );
+}
+
+#[actix_web::test]
+async fn delete_honours_if_match_judged_on_the_stored_version() {
+    // Arrange: a session at version 2.
+    let (app, db, token) = spawn_app().await;
+    app.put_form(&token, "cond", "to=a@x.com").await;
+    app.put_form(&token, "cond", "to=b@x.com").await;
+    let delete_if = async |session: &str, tag: &str| {
+        let response = app
+            .http
+            .delete(format!("{}/api/email/sessions/{session}", app.address))
+            .bearer_auth(&token)
+            .header("If-Match", tag)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        (
+            status,
+            body["error"]["code"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        )
+    };
+
+    // Act
+    let stale = delete_if("cond", "\"1\"").await;
+    let kept = db.stored(&token, "cond").await.map(|stored| stored.version);
+    let current = delete_if("cond", "\"2\"").await;
+    let absent = delete_if("cond", "*").await;
+
+    // Assert
+    assert_eq!(stale, (412, "precondition_failed".to_owned()));
+    assert_eq!(kept, Some(2), "a stale If-Match deletes nothing");
+    assert_eq!(current.0, 204);
+    assert_eq!(absent, (412, "precondition_failed".to_owned()));
+    assert!(db.stored(&token, "cond").await.is_none());
 }
