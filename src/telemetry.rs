@@ -99,7 +99,8 @@ impl RootSpanBuilder for SessionRootSpan {
             "HTTP request",
             request_id = %request_id,
             http.method = %request.method(),
-            http.target = %request.path(),
+            // No path: a session ID that failed its check is whatever the client sent (an
+            // address, say). The route pattern (`http.route`) and a valid `session_id` say enough.
             http.route = tracing::field::Empty,
             http.status_code = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,

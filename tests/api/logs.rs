@@ -92,6 +92,18 @@ async fn recipient_addresses_and_tokens_never_reach_the_log() {
             .unwrap();
         statuses.push(status_and_json(json).await.0);
     }
+    // An address where a session ID belongs: refused, and not logged as sent.
+    let address_as_id = http
+        .put(format!(
+            "{address}/api/email/update/path.person@private.example"
+        ))
+        .bearer_auth(&token)
+        .body("to=a@x.com")
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
     // A burst of bad tokens from this address: logged once, not once each.
     for i in 0..15 {
         http.post(format!("{address}/api/email/sessions"))
@@ -108,6 +120,7 @@ async fn recipient_addresses_and_tokens_never_reach_the_log() {
 
     // Assert
     assert!(delivered, "the webhooks were sent");
+    assert_eq!(address_as_id, 400);
     assert_eq!(statuses, [201, 201, 201, 201, 400, 400, 400, 400, 400, 400]);
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(log.contains("log-4"), "the requests were logged at all");
@@ -124,6 +137,7 @@ async fn recipient_addresses_and_tokens_never_reach_the_log() {
     }
     for needle in [
         "valid.person",
+        "path.person",
         "jane.private",
         "Jane Private",
         "broken@@",
