@@ -364,6 +364,18 @@ pub fn cli(db: &TestDb, args: &[&str]) -> Output {
         .expect("running email-sessions")
 }
 
+/// The first cell of a command's tab-separated table's first row (after the header): an ID.
+pub fn first_id(table: &str) -> String {
+    table
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split('\t')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 pub fn stdout_of(output: &Output) -> String {
     assert!(
         output.status.success(),

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestDb, cli, status_and_json, stdout_of};
+use crate::helpers::{TestApp, TestDb, cli, first_id, status_and_json, stdout_of};
 use crate::oidc_issuer::{SigningKey, TestIssuer};
 
 /// Failed checks would otherwise run into the per-address throttle.
@@ -89,14 +89,7 @@ async fn identity_tokens_work_beside_api_tokens_and_each_person_sees_only_their_
     let read_by_bob = app.get_session(&bob, "s1").await.status().as_u16();
     let read_by_api_token = app.get_session(&api_token, "s1").await.status().as_u16();
     let user_list = stdout_of(&cli(&db, &["user", "list", "--subject", "ada"]));
-    let ada_user_id = user_list
-        .lines()
-        .nth(1)
-        .unwrap_or_default()
-        .split('\t')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let ada_user_id = first_id(&user_list);
     let ada_api_token = stdout_of(&cli(&db, &["token", "create", "--user-id", &ada_user_id]));
     let read_by_ada_api_token = app
         .get_session(ada_api_token.trim(), "s1")

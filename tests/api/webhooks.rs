@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 
-use crate::helpers::{TestApp, TestDb, cli, start_process, status_and_json, stdout_of};
+use crate::helpers::{TestApp, TestDb, cli, first_id, start_process, status_and_json, stdout_of};
 use crate::webhook_receiver::{Answer, Delivery, TestReceiver};
 
 /// Fast retries, so failures cost the tests little time.
@@ -408,14 +408,7 @@ async fn a_dead_event_is_listed_and_sent_again_from_the_command_line() {
     )
     .await;
     let listed = stdout_of(&cli(&db, &["webhook", "list", "--dead"]));
-    let id = listed
-        .lines()
-        .nth(1)
-        .unwrap_or_default()
-        .split('\t')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let id = first_id(&listed);
     let unknown = cli(&db, &["webhook", "retry", "999999"]);
     receiver.answer(Answer::Accept);
     let retried = stdout_of(&cli(&db, &["webhook", "retry", &id]));

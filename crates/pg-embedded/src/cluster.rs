@@ -247,8 +247,8 @@ pub(crate) async fn init_cluster(
 ) -> anyhow::Result<()> {
     let staging = fresh_staging(root, "data.initdb")?;
     tracing::info!(root = %root.display(), "initializing embedded PostgreSQL cluster");
-    let output = runner
-        .command(bin_dir.join("initdb"), root)
+    let mut initdb = runner.command(bin_dir.join("initdb"), root);
+    initdb
         .arg("-D")
         .arg(&staging)
         .arg(format!("--username={SUPERUSER}"))
@@ -256,18 +256,8 @@ pub(crate) async fn init_cluster(
         .arg("--encoding=UTF8")
         // A UTF-8 collation like a production server's, so case folding
         // (lower(), the recipient index) behaves here as it will there.
-        .arg("--locale=C.UTF-8")
-        .output()
-        .await
-        .context("running initdb")?;
-    if !output.status.success() {
-        bail!(
-            "initdb -D {} failed ({}): {}",
-            staging.display(),
-            output.status,
-            describe(&output)
-        );
-    }
+        .arg("--locale=C.UTF-8");
+    run_to_success(initdb, &format!("initdb -D {}", staging.display())).await?;
     let conf = staging.join("postgresql.conf");
     OpenOptions::new()
         .append(true)
@@ -275,6 +265,18 @@ pub(crate) async fn init_cluster(
         .and_then(|mut file| file.write_all(CLUSTER_SETTINGS.as_bytes()))
         .with_context(|| format!("appending settings to {}", conf.display()))?;
     move_into_place(root, &staging)
+}
+
+/// Runs `command` (`what`, in errors), failing with what it printed unless it succeeds.
+async fn run_to_success(mut command: Command, what: &str) -> anyhow::Result<()> {
+    let output = command
+        .output()
+        .await
+        .with_context(|| format!("running {what}"))?;
+    if !output.status.success() {
+        bail!("{what} failed ({}): {}", output.status, describe(&output));
+    }
+    Ok(())
 }
 
 /// `root/<name>`, emptied of whatever an interrupted run left there.
@@ -315,8 +317,8 @@ pub(crate) async fn base_backup(
         .ok()
         .and_then(|initdb| initdb.parent().map(Path::to_path_buf))
         .unwrap_or_else(|| bin_dir.to_path_buf());
-    let output = runner
-        .command(version_dir.join("pg_basebackup"), root)
+    let mut pg_basebackup = runner.command(version_dir.join("pg_basebackup"), root);
+    pg_basebackup
         .arg("-D")
         .arg(&staging)
         .arg("-h")
@@ -326,18 +328,12 @@ pub(crate) async fn base_backup(
         .arg(format!("--username={SUPERUSER}"))
         .arg("-R")
         .arg("--wal-method=stream")
-        .arg("--checkpoint=fast")
-        .output()
-        .await
-        .context("running pg_basebackup")?;
-    if !output.status.success() {
-        bail!(
-            "pg_basebackup -D {} failed ({}): {}",
-            staging.display(),
-            output.status,
-            describe(&output)
-        );
-    }
+        .arg("--checkpoint=fast");
+    run_to_success(
+        pg_basebackup,
+        &format!("pg_basebackup -D {}", staging.display()),
+    )
+    .await?;
     move_into_place(root, &staging)
 }
 
