@@ -50,7 +50,6 @@ struct Deliverer {
     keep_delivered_days: i32,
     lease: Duration,
     places: Arc<Semaphore>,
-    max_concurrency: usize,
     /// The attempts in flight: their claim's lease token, and how to abort them.
     in_flight: DashMap<i64, (i64, AbortHandle)>,
     attempts: TaskTracker,
@@ -87,7 +86,6 @@ impl Outbox {
             // claim its event.
             lease: (settings.timeout * 2).max(Duration::from_secs(1)),
             places: Arc::new(Semaphore::new(settings.max_concurrency)),
-            max_concurrency: settings.max_concurrency,
             in_flight: DashMap::new(),
             attempts: TaskTracker::new(),
         });
@@ -175,7 +173,7 @@ impl Deliverer {
 
     async fn claim(&self, limit: usize) -> Vec<ClaimedEvent> {
         let lease_token: i64 = rand::random();
-        let limit = i64::try_from(limit.min(self.max_concurrency)).unwrap_or(1);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         match self
             .store
             .webhook_claim(limit, self.lease, lease_token)

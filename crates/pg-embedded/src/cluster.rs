@@ -184,28 +184,14 @@ impl Cluster {
 
     pub(crate) async fn stop_server(&self) -> anyhow::Result<()> {
         tracing::info!(data_dir = %self.data_dir.display(), "stopping embedded PostgreSQL");
-        let output = self
-            .pg_ctl()
-            .arg("stop")
-            .arg("-m")
-            .arg("fast")
-            .arg("-w")
-            .arg("-t")
-            .arg(SERVER_TIMEOUT.as_secs().to_string())
-            .arg("-D")
-            .arg(&self.data_dir)
-            .output()
+        match self
+            .control("stop", &["-m", "fast"], "stopping the embedded PostgreSQL")
             .await
-            .context("running pg_ctl stop")?;
-        if output.status.success() || !self.is_running().await.unwrap_or(true) {
-            return Ok(());
+        {
+            // pg_ctl also fails when someone else stopped it meanwhile: stopped is stopped.
+            Err(_) if !self.is_running().await.unwrap_or(true) => Ok(()),
+            stopped => stopped,
         }
-        Err(anyhow!(
-            "pg_ctl stop failed ({}): {}",
-            output.status,
-            describe(&output)
-        ))
-        .context(self.with_log_tail("stopping the embedded PostgreSQL"))
     }
 
     /// Where the server listens: what it wrote to `postmaster.pid` when it can tell us (it may have
