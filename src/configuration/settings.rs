@@ -133,6 +133,7 @@ pub struct SessionSettings {
     #[serde(rename = "idle_timeout_ms")]
     pub idle_timeout: Duration,
     pub max_live_actors: usize,
+    pub max_live_actors_per_user: usize,
     pub max_waiting_per_session: usize,
     pub max_in_flight_updates: usize,
     pub retry_attempts: u32,

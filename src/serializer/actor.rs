@@ -14,7 +14,7 @@ use crate::domain::precondition::Precondition;
 use crate::domain::session::{ChangeResult, Session};
 use crate::serializer::UpdateError;
 use crate::serializer::batch::{self, Segment, write_segment};
-use crate::serializer::registry::RegistryLink;
+use crate::serializer::registry::{RegistryLink, UserPlace};
 use crate::stats::Stats;
 use crate::storage::{StorageError, Store};
 
@@ -42,6 +42,22 @@ impl Waiter {
     fn answer(self, answer: Answer) {
         // A closed receiver is a client that went away; the write stands.
         let _ = self.reply.send(answer);
+    }
+}
+
+/// An actor's places among `sessions.max_live_actors` and its user's
+/// `sessions.max_live_actors_per_user`, given back when the actor is dropped.
+pub(super) struct ActorPlaces {
+    _live: OwnedSemaphorePermit,
+    _user: UserPlace,
+}
+
+impl ActorPlaces {
+    pub(super) fn new(live: OwnedSemaphorePermit, user: UserPlace) -> ActorPlaces {
+        ActorPlaces {
+            _live: live,
+            _user: user,
+        }
     }
 }
 
@@ -93,17 +109,16 @@ pub(super) struct SessionActor {
     // failure, when we no longer know what is stored.
     known: Option<Arc<Session>>,
     last_active: Instant,
-    // This actor's place among `sessions.max_live_actors`, given back when it is dropped.
-    _live: OwnedSemaphorePermit,
+    _places: ActorPlaces,
 }
 
 impl SessionActor {
-    /// A new actor for `key`, registered in the registry under `actor_id`, holding `live`.
+    /// A new actor for `key`, registered in the registry under `actor_id`, holding `places`.
     pub(super) fn new(
         key: SessionKey,
         actor_id: u64,
         settings: ActorSettings,
-        live: OwnedSemaphorePermit,
+        places: ActorPlaces,
     ) -> SessionActor {
         SessionActor {
             key,
@@ -114,7 +129,7 @@ impl SessionActor {
             retiring: false,
             known: None,
             last_active: Instant::now(),
-            _live: live,
+            _places: places,
         }
     }
 
@@ -187,13 +202,23 @@ impl SessionActor {
         }
         if !self.queue.is_empty() {
             self.start_batch(ctx);
+        } else if self.known.is_none() {
+            // Nothing stored that we know of (refused by the quota or a precondition, or the
+            // write failed): nothing worth keeping a place for, so a flood of refused first
+            // touches holds no capacity beyond its writes.
+            self.retire(ctx);
         }
     }
 
     fn retire_if_idle(&mut self, ctx: &mut Context<Self>) {
-        let idle = !self.writing
-            && self.queue.is_empty()
-            && self.last_active.elapsed() >= self.settings.idle_timeout;
+        if self.last_active.elapsed() >= self.settings.idle_timeout {
+            self.retire(ctx);
+        }
+    }
+
+    /// Stops, if nothing is queued or being written and no request is on its way in.
+    fn retire(&mut self, ctx: &mut Context<Self>) {
+        let idle = !self.writing && self.queue.is_empty();
         // Leave the registry first, so new requests find a fresh actor; a
         // request that still slips a message in sees it dropped and re-routes.
         if idle && self.settings.registry.retire(&self.key, self.actor_id) {

@@ -23,6 +23,8 @@ use crate::storage::{StorageError, StorageFailure, loggable};
 pub enum Bound {
     /// `sessions.max_live_actors`.
     LiveActors,
+    /// `sessions.max_live_actors_per_user`.
+    LiveActorsPerUser,
     /// `sessions.max_waiting_per_session`.
     WaitingPerSession,
     /// `sessions.max_in_flight_updates`.
@@ -34,6 +36,7 @@ impl Bound {
     pub fn label(self) -> &'static str {
         match self {
             Bound::LiveActors => "live_actors",
+            Bound::LiveActorsPerUser => "live_actors_per_user",
             Bound::WaitingPerSession => "waiting_per_session",
             Bound::InFlightUpdates => "in_flight_updates",
         }

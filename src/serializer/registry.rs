@@ -5,9 +5,14 @@
 //! one of `max_in_flight_updates` from before its body is read until it is answered
 //! ([`Admission`]); a request sent to an actor holds one of its session's
 //! `max_waiting_per_session` until the actor answers it; an actor holds one of
-//! `max_live_actors` until it stops. Each is checked here, once, with `try_acquire`, rather
-//! than left to actix mailbox capacities, because every cloned `Addr` may push one message
-//! past a full mailbox.
+//! `max_live_actors`, and one of its user's `max_live_actors_per_user`, until it stops. Each is
+//! checked here, once, with `try_acquire`, rather than left to actix mailbox capacities,
+//! because every cloned `Addr` may push one message past a full mailbox.
+//!
+//! A refused request holds no capacity: a user whose quota of new sessions is used up (as the
+//! database last said) gets its first touch of a session checked with one plain read before any
+//! actor starts, and a session that does not exist is refused there; an actor whose writes left
+//! no session behind stops at once instead of idling (`SessionActor`).
 //!
 //! Draining is structural: every batch an actor writes holds a token of the
 //! registry's [`TaskTracker`] until it is answered, so the drain waits for
@@ -15,7 +20,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::{Actor, Addr, Arbiter};
 use dashmap::DashMap;
@@ -24,9 +29,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::configuration::SessionSettings;
 use crate::domain::content::Change;
-use crate::domain::identity::SessionKey;
+use crate::domain::identity::{SessionKey, UserId};
 use crate::domain::precondition::Precondition;
-use crate::serializer::actor::{ActorSettings, Answer, SessionActor, Update, Waiter};
+use crate::domain::session::ChangeResult;
+use crate::serializer::actor::{ActorPlaces, ActorSettings, Answer, SessionActor, Update, Waiter};
 use crate::serializer::{Bound, UpdateError};
 use crate::stats::Stats;
 use crate::storage::Store;
@@ -34,6 +40,10 @@ use crate::storage::Store;
 /// A request whose actor stopped under it is re-routed this many times; one
 /// is enough unless idle timeouts are absurdly short.
 const MAX_ROUTING_ATTEMPTS: usize = 8;
+
+/// How long a user refused by the quota is taken to still be past it. The quota only frees at
+/// the next UTC day, so this is short only to notice that day soon, on any clock.
+const OVER_QUOTA_MEMORY: Duration = Duration::from_secs(60);
 
 /// A cheap handle to the session registry of this instance.
 #[derive(Clone)]
@@ -60,6 +70,11 @@ struct RegistryInner {
     next_actor_id: AtomicU64,
     in_flight: Arc<Semaphore>,
     live: Arc<Semaphore>,
+    /// Live actors per user, for `max_live_actors_per_user`; a user without actors has no entry.
+    live_per_user: DashMap<UserId, usize>,
+    max_live_per_user: usize,
+    /// Users the quota refused lately, and until when that is taken to hold.
+    over_quota: DashMap<UserId, Instant>,
     /// Each session's places for waiting requests.
     waiting_per_session: usize,
     // Batches being written, each holding a token until answered. The drain
@@ -92,6 +107,9 @@ impl Registry {
                 stats,
                 in_flight: Arc::new(Semaphore::new(places(settings.max_in_flight_updates))),
                 live: Arc::new(Semaphore::new(places(settings.max_live_actors))),
+                live_per_user: DashMap::new(),
+                max_live_per_user: settings.max_live_actors_per_user,
+                over_quota: DashMap::new(),
                 waiting_per_session: places(settings.max_waiting_per_session),
                 settings,
                 arbiter: Arbiter::new(),
@@ -153,6 +171,9 @@ impl Registry {
     ) -> Answer {
         self.inner.stats.record_received();
         for _ in 0..MAX_ROUTING_ATTEMPTS {
+            if self.refused_before_any_actor(&key, &precondition).await? {
+                return Ok(ChangeResult::QuotaExceeded);
+            }
             let handle = self.handle_for(&key)?;
             let place = handle
                 .waiting
@@ -167,7 +188,14 @@ impl Registry {
                 waiter: Waiter::new(reply, place),
             });
             match answer.await {
-                Ok(result) => return result,
+                Ok(result) => {
+                    if let Ok(ChangeResult::QuotaExceeded) = result {
+                        self.inner
+                            .over_quota
+                            .insert(key.user_id, Instant::now() + OVER_QUOTA_MEMORY);
+                    }
+                    return result;
+                }
                 Err(_) => {
                     self.inner.stats.record_reroute();
                     self.forget(&key, handle.actor_id);
@@ -178,28 +206,78 @@ impl Registry {
         Err(UpdateError::Unrouted)
     }
 
+    /// Whether a request that would create `key` is refused by the quota without starting an
+    /// actor: only for a user the quota refused lately, whose session has no actor here, and
+    /// only once a plain read shows the session does not exist (an update of an existing
+    /// session is never refused by the quota). A conditional request goes to its actor, which
+    /// judges the precondition first.
+    async fn refused_before_any_actor(
+        &self,
+        key: &SessionKey,
+        precondition: &Precondition,
+    ) -> Result<bool, UpdateError> {
+        let now = Instant::now();
+        let over_quota = self
+            .inner
+            .over_quota
+            .get(&key.user_id)
+            .is_some_and(|until| *until > now);
+        if !over_quota || !precondition.is_unconditional() || self.inner.actors.contains_key(key) {
+            self.inner
+                .over_quota
+                .remove_if(&key.user_id, |_, until| *until <= now);
+            return Ok(false);
+        }
+        let version = self
+            .inner
+            .store
+            .current_version(key)
+            .await
+            .map_err(|error| UpdateError::from_failed_write(error, key, 1))?;
+        Ok(version.is_none())
+    }
+
     fn handle_for(&self, key: &SessionKey) -> Result<SessionHandle, UpdateError> {
         if let Some(handle) = self.inner.actors.get(key) {
             return Ok(handle.clone());
         }
+        // The user's bound first: one user at its bound must not take places of the others'.
+        let user = self.user_place(key.user_id)?;
         let live = self
             .inner
             .live
             .clone()
             .try_acquire_owned()
             .map_err(|_| self.reject(Bound::LiveActors))?;
-        // A concurrent first touch may have spawned the actor meanwhile: then `live` is dropped
-        // unused, and the place goes back.
+        // A concurrent first touch may have spawned the actor meanwhile: then the places are
+        // dropped unused, and go back.
         let handle = self
             .inner
             .actors
             .entry(key.clone())
-            .or_insert_with(|| self.spawn(key.clone(), live))
+            .or_insert_with(|| self.spawn(key.clone(), ActorPlaces::new(live, user)))
             .clone();
         Ok(handle)
     }
 
-    fn spawn(&self, key: SessionKey, live: OwnedSemaphorePermit) -> SessionHandle {
+    /// One of `user_id`'s places among `max_live_actors_per_user`.
+    fn user_place(&self, user_id: UserId) -> Result<UserPlace, UpdateError> {
+        let mut live = self.inner.live_per_user.entry(user_id).or_insert(0);
+        if *live >= self.inner.max_live_per_user {
+            drop(live);
+            self.inner
+                .live_per_user
+                .remove_if(&user_id, |_, live| *live == 0);
+            return Err(self.reject(Bound::LiveActorsPerUser));
+        }
+        *live += 1;
+        Ok(UserPlace {
+            registry: RegistryLink(Arc::downgrade(&self.inner)),
+            user_id,
+        })
+    }
+
+    fn spawn(&self, key: SessionKey, places: ActorPlaces) -> SessionHandle {
         let actor_id = self.inner.next_actor_id.fetch_add(1, Ordering::Relaxed);
         self.inner.stats.record_actor_started();
         let settings = ActorSettings {
@@ -210,7 +288,7 @@ impl Registry {
             idle_timeout: self.inner.settings.idle_timeout,
         };
         let addr = SessionActor::start_in_arbiter(&self.inner.arbiter.handle(), move |_| {
-            SessionActor::new(key, actor_id, settings, live)
+            SessionActor::new(key, actor_id, settings, places)
         });
         SessionHandle {
             actor_id,
@@ -258,6 +336,26 @@ impl RegistryLink {
                 .actors
                 .get(key)
                 .is_none_or(|handle| handle.actor_id != actor_id)
+    }
+}
+
+/// An actor's place among its user's `max_live_actors_per_user`, given back when dropped.
+pub(super) struct UserPlace {
+    registry: RegistryLink,
+    user_id: UserId,
+}
+
+impl Drop for UserPlace {
+    fn drop(&mut self) {
+        let Some(inner) = self.registry.0.upgrade() else {
+            return;
+        };
+        if let Some(mut live) = inner.live_per_user.get_mut(&self.user_id) {
+            *live = live.saturating_sub(1);
+        }
+        inner
+            .live_per_user
+            .remove_if(&self.user_id, |_, live| *live == 0);
     }
 }
 

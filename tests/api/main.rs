@@ -9,6 +9,7 @@ mod bad_input;
 mod bounds;
 mod browser;
 mod burst_tool;
+mod capacity;
 mod conditional;
 mod consistent_reads;
 mod contract;
