@@ -2,6 +2,8 @@
 //! API tokens, and look after webhook events (list, retry the dead, resume after a 410). Each command migrates first (so it works on a fresh database) and prints
 //! only what it was asked for; a new token is printed once and never stored.
 
+use std::collections::HashMap;
+
 use anyhow::Context;
 use deadpool_postgres::GenericClient;
 use time::OffsetDateTime;
@@ -12,7 +14,7 @@ use crate::configuration::Settings;
 use crate::domain::identity::{TokenId, UserId};
 use crate::storage::admin::{
     find_user, insert_token, insert_user, list_tokens, list_webhook_events, resume_webhooks,
-    retry_dead_webhooks, revoke_token, user_exists, users_with,
+    retry_dead_webhooks, revoke_token, token_tag_key, user_exists, users_with,
 };
 use crate::storage::{self, EventSummary, Revocation, TokenInfo, UserInfo, migrations};
 
@@ -179,7 +181,8 @@ async fn mint(
         new.expires_in_days,
     )
     .await?;
-    Ok(format!("{id}.{secret}"))
+    let scheme = auth::TokenScheme::new(token_tag_key(client).await?, HashMap::new());
+    Ok(scheme.token(id, &secret))
 }
 
 async fn resolve(client: &impl GenericClient, user: &UserRef) -> anyhow::Result<UserId> {

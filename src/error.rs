@@ -34,8 +34,6 @@ pub enum ErrorCode {
     InvalidToken,
     /// More than one `Authorization` header.
     InvalidAuthorization,
-    /// This address presented too many bad tokens lately.
-    TooManyFailedAuthentications,
     /// The user's quota of new sessions for today is used up.
     QuotaExceeded,
     /// The session ID in the path is not 1-64 chars of `[A-Za-z0-9_-]`.
@@ -113,9 +111,7 @@ impl ErrorCode {
             ErrorCode::SessionNotFound | ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
-            ErrorCode::TooManyFailedAuthentications | ErrorCode::QuotaExceeded => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            ErrorCode::QuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Overloaded
             | ErrorCode::DatabaseUnavailable
             | ErrorCode::IdentityProviderUnavailable
@@ -329,11 +325,6 @@ impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> ApiError {
         match error {
             AuthError::InvalidToken(message) => ApiError::new(ErrorCode::InvalidToken, message),
-            AuthError::Throttled { wait } => ApiError::new(
-                ErrorCode::TooManyFailedAuthentications,
-                "too many failed authentications from this address; try again later",
-            )
-            .with_retry_after(wait.as_secs() + 1),
             AuthError::IdentityProviderUnavailable => ApiError::new(
                 ErrorCode::IdentityProviderUnavailable,
                 "the token's issuer cannot be reached for its signing keys; try again shortly",

@@ -1,8 +1,6 @@
 //! Why a presented token did not authenticate its caller, in this layer's terms. The HTTP edge
 //! (`crate::error`) turns each kind into a status and a wire code; which kinds count against the
-//! caller's address is decided here, on the kind, never on how it will look on the wire.
-
-use std::time::Duration;
+//! caller's address (in the failure log) is decided here, on the kind, never on how it will look on the wire.
 
 use crate::storage::StorageError;
 
@@ -11,8 +9,6 @@ pub enum AuthError {
     /// The token was shown to be bad: unknown, malformed, revoked, expired, or an identity
     /// token that failed a check. The message names which, for the caller.
     InvalidToken(String),
-    /// The caller's address failed too often lately; it may try again after `wait`.
-    Throttled { wait: Duration },
     /// An identity token names a signing key that is not cached, and its issuer cannot be
     /// reached to fetch it.
     IdentityProviderUnavailable,
@@ -25,8 +21,9 @@ impl AuthError {
         AuthError::InvalidToken(message.into())
     }
 
-    /// Whether this failure counts against the caller's address. Only a token shown to be bad
-    /// does: an outage of ours or of the issuer must never throttle a valid user.
+    /// Whether this failure counts against the caller's address (in the log and the failure
+    /// count). Only a token shown to be bad does: an outage of ours or of the issuer is not the
+    /// caller's doing.
     pub(super) fn counts_against_caller(&self) -> bool {
         matches!(self, AuthError::InvalidToken(_))
     }

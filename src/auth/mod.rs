@@ -1,34 +1,37 @@
-//! Bearer tokens: API tokens (`<token id>.<secret>`, see `api_token`) and identity tokens of
-//! the configured OpenID Connect issuers (JWTs, see `oidc`), told apart by shape.
+//! Bearer tokens: API tokens (`<token id>.<secret><tag>`, see `api_token`) and identity tokens
+//! of the configured OpenID Connect issuers (JWTs, see `oidc`), told apart by shape.
 //!
 //! Verified tokens are remembered for a short time so that a burst of duplicate requests costs
-//! one verification, not one each, and so is what the database said about an API token's ID,
-//! so a flood of bad tokens costs little; an address that keeps failing is refused for a while
-//! (`throttle`). The first verified token of a new identity provisions its user.
+//! one verification, not one each, and so is what the database said about an API token's ID.
+//! A token this service never issued is refused before any lookup, so a flood of bad tokens
+//! costs no query, and nobody is ever refused for an address's failures: they are only logged,
+//! once per window (`failure_log`). The first verified token of a new identity provisions its
+//! user.
 
 mod api_token;
 mod error;
 mod expiring;
+mod failure_log;
 mod oidc;
-mod throttle;
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
+use tokio::sync::OnceCell;
 
 use crate::configuration::AuthSettings;
 use crate::domain::identity::{TokenId, UserId};
 use crate::stats::Stats;
-use crate::storage::{Store, StoredToken};
+use crate::storage::{StorageError, Store, StoredToken};
 
-pub(crate) use api_token::new_secret;
+pub(crate) use api_token::{TokenScheme, new_secret};
 pub use error::AuthError;
 use expiring::ExpiringMap;
+use failure_log::FailureLog;
 pub(crate) use oidc::require_https_url;
 use oidc::{OidcVerifier, Refusal};
-use throttle::Throttle;
 
 /// A token that passed every check, and until when it may be taken on trust.
 #[derive(Debug, Clone, Copy)]
@@ -51,11 +54,15 @@ struct AuthenticatorInner {
     /// Digests of whole tokens verified moments ago: a hit proves the caller presented exactly
     /// such a token, so a burst of duplicate requests costs one lookup, not one each.
     verified: ExpiringMap<[u8; 32], UserId>,
-    /// What the database said about an API token ID (or that there is no such token), so a
-    /// flood of bad tokens naming the same IDs costs no further lookups.
+    /// What the database said about an API token ID (or that there is no such token). Only
+    /// IDs of tokens this service issued get here, so "no such token" is never said of an ID
+    /// that may yet be issued.
     looked_up: ExpiringMap<TokenId, Option<StoredToken>>,
-    /// Addresses that keep failing.
-    throttle: Throttle,
+    /// The tag key and the untagged tokens, read on the first API token (not when the instance
+    /// starts: it listens before its migrations have run).
+    scheme: OnceCell<TokenScheme>,
+    /// Addresses that keep failing, for the log.
+    failures: FailureLog,
     /// Identity tokens of the configured issuers.
     oidc: OidcVerifier,
 }
@@ -75,18 +82,14 @@ impl Authenticator {
                 stats,
                 verified: ExpiringMap::new(ttl, capacity),
                 looked_up: ExpiringMap::new(ttl, capacity),
-                throttle: Throttle::new(
-                    settings.failures_before_throttle,
-                    settings.throttle_window,
-                    capacity,
-                ),
+                scheme: OnceCell::new(),
+                failures: FailureLog::new(settings.failure_log_window, capacity),
                 oidc: OidcVerifier::new(settings)?,
             }),
         })
     }
 
-    /// The user holding `token`, presented from `peer`; refused when `peer` has failed too
-    /// often lately.
+    /// The user holding `token`, presented from `peer` (named in the log if it fails).
     pub async fn authenticate(
         &self,
         token: &str,
@@ -98,9 +101,6 @@ impl Authenticator {
         let digest = api_token::hash_secret(token);
         if let Some(user_id) = inner.verified.get(&digest, now) {
             return Ok(user_id);
-        }
-        if let Some(wait) = peer.and_then(|peer| inner.throttle.refused(peer, now)) {
-            return Err(AuthError::Throttled { wait });
         }
         let outcome = if oidc::looks_like_jwt(token) {
             self.verify_identity_token(token, now).await
@@ -118,7 +118,7 @@ impl Authenticator {
                 if error.counts_against_caller() {
                     inner.stats.record_auth_failure();
                     if let Some(peer) = peer {
-                        inner.throttle.failed(peer, now);
+                        inner.failures.failed(peer, now);
                     }
                 }
                 Err(error)
@@ -128,8 +128,14 @@ impl Authenticator {
 
     async fn verify_api_token(&self, token: &str, now: Instant) -> Result<Verified, AuthError> {
         let inner = &self.inner;
-        let (token_id, secret) = api_token::parse(token)
-            .ok_or_else(|| AuthError::invalid_token("malformed bearer token"))?;
+        if !api_token::looks_like_api_token(token) {
+            return Err(AuthError::invalid_token("malformed bearer token"));
+        }
+        let (token_id, secret) = self
+            .scheme()
+            .await?
+            .vouched_secret(token)
+            .ok_or_else(|| AuthError::invalid_token("unknown bearer token"))?;
         // What the database said is trusted until its own entry expires, never longer: a
         // verification built on it must not restart the clock a revocation is waiting for.
         let (stored, said_until) = match inner.looked_up.get(&token_id, now) {
@@ -170,6 +176,21 @@ impl Authenticator {
             user_id: stored.user_id,
             valid_until,
         })
+    }
+
+    async fn scheme(&self) -> Result<&TokenScheme, StorageError> {
+        let inner = &self.inner;
+        inner
+            .scheme
+            .get_or_try_init(async || {
+                inner.stats.record_token_lookup();
+                let stored = inner.store.token_scheme().await?;
+                Ok(TokenScheme::new(
+                    stored.tag_key,
+                    stored.legacy.into_iter().collect(),
+                ))
+            })
+            .await
     }
 
     async fn verify_identity_token(

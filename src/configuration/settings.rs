@@ -153,10 +153,9 @@ pub struct AuthSettings {
     #[serde(rename = "token_cache_ttl_ms")]
     pub token_cache_ttl: Duration,
     pub token_cache_capacity: usize,
-    pub failures_before_throttle: u32,
     #[serde_as(as = "DurationMilliSeconds<u64>")]
-    #[serde(rename = "throttle_window_ms")]
-    pub throttle_window: Duration,
+    #[serde(rename = "failure_log_window_ms")]
+    pub failure_log_window: Duration,
     /// Empty unless configured: `config/base.toml` only shows a commented-out example.
     #[serde(default)]
     pub oidc: Vec<OidcIssuerSettings>,

@@ -24,7 +24,7 @@ impl FromRequest for AuthenticatedUser {
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let authenticator = request.app_data::<web::Data<Authenticator>>().cloned();
         let token = bearer_token(request);
-        // Behind a load balancer the peer is the balancer; the throttle wants the client.
+        // Behind a load balancer the peer is the balancer; the failure log wants the client.
         let peer = match request.app_data::<web::Data<TrustedProxies>>() {
             Some(trusted) => trusted.client_of(request),
             None => request.peer_addr().map(|address| address.ip()),

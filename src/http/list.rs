@@ -37,8 +37,6 @@ pub(crate) struct SessionPageJson<'a> {
             body = SessionPageJson, headers(("X-Request-Id" = String))),
         (status = 400, description = "`invalid_limit`, `invalid_cursor` or `invalid_authorization` (two Authorization headers)", body = ErrorBody),
         Unauthenticated,
-        (status = 429, description = "`too_many_failed_authentications`: this address presented too many bad tokens lately", body = ErrorBody,
-            headers(("Retry-After" = u32, description = "Seconds until the address may try again"))),
         (status = 503, description = "`database_unavailable`, `identity_provider_unavailable` or `starting`", body = ErrorBody,
             headers(("Retry-After" = u32))),
     ),

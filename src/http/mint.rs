@@ -23,7 +23,7 @@ use crate::storage::Store;
                 ("X-Request-Id" = String),
             )),
         (status = 400, description = "`invalid_authorization`: two Authorization headers", body = ErrorBody),
-        (status = 429, description = "`quota_exceeded`: today's quota of new sessions is used up (Retry-After: seconds to midnight UTC); or `too_many_failed_authentications`", body = ErrorBody,
+        (status = 429, description = "`quota_exceeded`: today's quota of new sessions is used up (Retry-After: seconds to midnight UTC)", body = ErrorBody,
             headers(("Retry-After" = u32))),
         Unauthenticated,
         (status = 503, description = "`database_unavailable`, `identity_provider_unavailable` or `starting`", body = ErrorBody,

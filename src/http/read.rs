@@ -29,8 +29,6 @@ use crate::storage::Store;
             headers(("ETag" = String))),
         (status = 400, description = "`invalid_session_id`, `invalid_precondition` or `invalid_authorization` (two Authorization headers)", body = ErrorBody),
         Unauthenticated,
-        (status = 429, description = "`too_many_failed_authentications`: this address presented too many bad tokens lately", body = ErrorBody,
-            headers(("Retry-After" = u32, description = "Seconds until the address may try again"))),
         (status = 404, description = "`session_not_found`: absent, or owned by another user", body = ErrorBody),
         (status = 503, description = "`database_unavailable`, `identity_provider_unavailable` or `starting`", body = ErrorBody,
             headers(("Retry-After" = u32))),

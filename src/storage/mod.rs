@@ -23,7 +23,10 @@ pub use webhooks::{AttemptEnd, ClaimedEvent, EventSummary};
 
 /// What operator commands do, one statement each, on a client they bring.
 pub mod admin {
-    pub use super::tokens::{insert as insert_token, list as list_tokens, revoke as revoke_token};
+    pub use super::tokens::{
+        insert as insert_token, list as list_tokens, revoke as revoke_token,
+        tag_key as token_tag_key,
+    };
     pub use super::users::{
         exists as user_exists, find_by_name as find_user, insert as insert_user, list as users_with,
     };

@@ -16,7 +16,7 @@ use crate::domain::session::{ChangeResult, DeleteResult, MintResult, Session};
 use crate::storage::StorageError;
 use crate::storage::retry::{RetryObserver, RetryPolicy, with_retries};
 use crate::storage::sessions::{self, WriteRules};
-use crate::storage::tokens::{self, StoredToken};
+use crate::storage::tokens::{self, StoredScheme, StoredToken};
 use crate::storage::users;
 use crate::storage::webhooks::{self, AttemptEnd, ClaimedEvent};
 
@@ -144,6 +144,12 @@ impl Store {
     /// transiently is answered 503 at once and tries again itself.
     pub async fn find_token(&self, id: TokenId) -> Result<Option<StoredToken>, StorageError> {
         self.once(async |client| tokens::find(client, id).await)
+            .await
+    }
+
+    /// The tag key and the untagged tokens, read once per instance.
+    pub async fn token_scheme(&self) -> Result<StoredScheme, StorageError> {
+        self.retrying(async |client| tokens::scheme(client).await)
             .await
     }
 

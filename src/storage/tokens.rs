@@ -92,6 +92,53 @@ pub async fn insert(
     }
 }
 
+/// The tag key and the untagged tokens' secret hashes (`api_token_scheme`, V10), as
+/// [`crate::auth`] checks tokens before any lookup.
+pub struct StoredScheme {
+    pub tag_key: Vec<u8>,
+    /// Every token issued before tags, with its secret hash.
+    pub legacy: Vec<(TokenId, [u8; 32])>,
+}
+
+/// The tag key, which is all minting needs.
+pub async fn tag_key(client: &impl GenericClient) -> anyhow::Result<Vec<u8>> {
+    let row = client
+        .query_one("SELECT tag_key FROM api_token_scheme", &[])
+        .await
+        .context("reading the token tag key")?;
+    Ok(row.try_get("tag_key")?)
+}
+
+/// The whole scheme, in one statement.
+pub async fn scheme(client: &impl GenericClient) -> anyhow::Result<StoredScheme> {
+    let rows = client
+        .query(
+            "SELECT s.tag_key, t.id, t.secret_hash
+             FROM api_token_scheme s
+             LEFT JOIN api_tokens t ON t.id <= s.legacy_max_id",
+            &[],
+        )
+        .await
+        .context("reading the token scheme")?;
+    let tag_key = rows
+        .first()
+        .context("api_token_scheme has no row")?
+        .try_get("tag_key")?;
+    let mut legacy = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if let Some(id) = row.try_get::<_, Option<i64>>("id")? {
+            let hash: Vec<u8> = row.try_get("secret_hash")?;
+            legacy.push((TokenId(id), stored_hash(hash)?));
+        }
+    }
+    Ok(StoredScheme { tag_key, legacy })
+}
+
+fn stored_hash(hash: Vec<u8>) -> anyhow::Result<[u8; 32]> {
+    hash.try_into()
+        .map_err(|_| anyhow::anyhow!("stored token hash is not 32 bytes"))
+}
+
 /// Token `id` as verification needs it.
 pub async fn find(client: &impl GenericClient, id: TokenId) -> anyhow::Result<Option<StoredToken>> {
     let statement = client
@@ -108,9 +155,7 @@ pub async fn find(client: &impl GenericClient, id: TokenId) -> anyhow::Result<Op
         let hash: Vec<u8> = row.try_get("secret_hash")?;
         Ok(StoredToken {
             user_id: UserId(row.try_get("user_id")?),
-            secret_hash: hash
-                .try_into()
-                .map_err(|_| anyhow::anyhow!("stored token hash is not 32 bytes"))?,
+            secret_hash: stored_hash(hash)?,
             expires_at: row.try_get("expires_at")?,
             revoked: row.try_get("revoked")?,
         })

@@ -1,11 +1,11 @@
 //! Bearer tokens: refusals, and `user create` printing a working token.
 
 use std::process::Command;
-use std::time::Duration;
 
 use sha2::Digest;
 
 use crate::helpers::{TestApp, TestDb, spawn_app, status_and_json};
+use crate::oidc_issuer::{SigningKey, TestIssuer};
 
 #[actix_web::test]
 async fn a_request_without_a_token_is_401_json() {
@@ -100,8 +100,9 @@ async fn user_create_prints_a_working_token_and_stores_only_its_hash() {
         .unwrap()
         .get(0);
     assert_ne!(stored, token.as_bytes());
-    let (_, secret) = token.split_once('.').unwrap();
-    let digest: [u8; 32] = sha2::Sha256::digest(secret.as_bytes()).into();
+    // The secret is 64 hex digits; the 16 after it are the tag, which is not stored.
+    let (_, secret_and_tag) = token.split_once('.').unwrap();
+    let digest: [u8; 32] = sha2::Sha256::digest(&secret_and_tag.as_bytes()[..64]).into();
     assert_eq!(stored, digest);
 }
 
@@ -134,77 +135,130 @@ async fn two_authorization_headers_are_400_and_token_ids_have_one_spelling() {
     assert_eq!(app.mint(&token).await.status().as_u16(), 201);
 }
 
-#[actix_web::test]
-async fn a_flood_of_bad_tokens_costs_few_lookups_and_throttles_only_its_address() {
-    // Arrange: a low limit, so the flood is short.
-    let (app, _db, token) = crate::helpers::spawn_app_with(|s| {
-        s.auth.failures_before_throttle = 10;
-        s.auth.throttle_window = Duration::from_secs(60);
-    })
-    .await;
-    let lookups_before = app.stats.snapshot().token_lookups;
-
-    // Act: 200 bad tokens, half naming one unknown user ID, half random IDs.
+/// Bad tokens of every kind, `rounds` of each, naming the next token ID, random IDs and `real`'s
+/// ID with a wrong secret or tag; their statuses.
+async fn flood_of_bad_tokens(app: &TestApp, db: &TestDb, real: &str, rounds: usize) -> Vec<u16> {
+    let next_id = next_token_id(db).await;
+    let (real_id, real_secret) = real.split_once('.').unwrap();
+    let other_hex = |length: usize| hex::encode(rand::random::<[u8; 40]>())[..length].to_owned();
     let mut statuses = Vec::new();
-    for i in 0..200u64 {
-        let bad = if i % 2 == 0 {
-            "999999.not-a-secret".to_owned()
-        } else {
-            format!("{}.not-a-secret", 1_000_000 + i)
-        };
-        statuses.push(app.mint(&bad).await.status().as_u16());
+    for round in 0..rounds {
+        let random_id = 1_000_000 + round;
+        for bad in [
+            format!("{next_id}.junk"),
+            format!("{next_id}.{}", other_hex(64)),
+            format!("{next_id}.{}", other_hex(80)),
+            format!("{random_id}.{}", other_hex(80)),
+            format!("{real_id}.{}", other_hex(80)),
+            format!("{real_id}.{}{}", &real_secret[..64], other_hex(16)),
+        ] {
+            statuses.push(app.mint(&bad).await.status().as_u16());
+        }
     }
-    let lookups = app.stats.snapshot().token_lookups - lookups_before;
-    let throttled = app.mint(&token).await;
-    let retry_after = throttled.headers().get("retry-after").cloned();
-    let (throttled_status, throttled_body) = status_and_json(throttled).await;
+    statuses
+}
 
-    // Assert: the first ten failures are 401, then 429 without lookups.
-    assert!(statuses[..10].iter().all(|s| *s == 401), "{statuses:?}");
-    assert!(statuses[10..].iter().all(|s| *s == 429), "{statuses:?}");
-    assert!(lookups <= 20, "{lookups} lookups for 200 attempts");
-    // A token this address never verified is refused with the rest of its traffic...
-    assert_eq!(throttled_status, 429);
-    assert_eq!(
-        throttled_body["error"]["code"],
-        "too_many_failed_authentications"
-    );
-    let wait: u64 = retry_after.unwrap().to_str().unwrap().parse().unwrap();
-    assert!((55..=61).contains(&wait), "Retry-After {wait}");
+/// The ID the next `token create` will get.
+async fn next_token_id(db: &TestDb) -> i64 {
+    db.client()
+        .await
+        .query_one("SELECT last_value + 1 FROM api_tokens_id_seq", &[])
+        .await
+        .unwrap()
+        .get(0)
 }
 
 #[actix_web::test]
-async fn a_throttled_address_does_not_affect_valid_tokens_it_verified_or_other_addresses() {
-    // Arrange: one token verified before the flood, one never seen; the flood from 127.0.0.1.
-    let (app, db, token) = crate::helpers::spawn_app().await;
-    let fresh = db.create_user("bob").await;
-    assert_eq!(app.mint(&token).await.status().as_u16(), 201);
-    for i in 0..20 {
-        app.mint(&format!("{}.bad", 5_000 + i)).await;
-    }
-    // Linux routes all of 127.0.0.0/8 to loopback: 127.0.0.2 is another client address.
-    let neighbour = reqwest::Client::builder()
-        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
-        .build()
-        .unwrap();
+async fn a_flood_of_bad_tokens_costs_no_lookup_and_locks_no_valid_token_out() {
+    // Arrange: an identity provider beside the API tokens; one address (127.0.0.1) for all.
+    let key = SigningKey::rsa(0, "k");
+    let issuer = TestIssuer::start(&[&key]).await;
+    let db = TestDb::create().await;
+    let app = TestApp::spawn_on(&db, |settings| issuer.configure(settings)).await;
+    let real = db.create_user("alice").await;
+    let lookups_before = app.stats.snapshot().token_lookups;
 
-    // Act
-    let flooder_fresh = app.mint(&fresh).await.status().as_u16();
-    let flooder_cached = app.mint(&token).await.status().as_u16();
-    let neighbour_fresh = neighbour
-        .post(format!("{}/api/email/sessions", app.address))
-        .bearer_auth(&fresh)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16();
+    // Act: 300 bad tokens (50 rounds of six kinds) and 15 bad identity tokens, then tokens
+    // nobody presented before, from the same address.
+    let statuses = flood_of_bad_tokens(&app, &db, &real, 50).await;
+    let mut identity_statuses = Vec::new();
+    for i in 0..15 {
+        let forged = SigningKey::rsa(1, "k").sign(&issuer.claims(&format!("mallory-{i}")));
+        identity_statuses.push(app.mint(&forged).await.status().as_u16());
+    }
+    let lookups = app.stats.snapshot().token_lookups - lookups_before;
+    let fresh_api_token = db.create_user("bob").await;
+    let fresh_api_token_status = app.mint(&fresh_api_token).await.status().as_u16();
+    let fresh_identity_token = key.sign(&issuer.claims("carol"));
+    let fresh_identity_status = app.mint(&fresh_identity_token).await.status().as_u16();
 
     // Assert
-    assert_eq!(flooder_fresh, 429, "the flooding address is throttled");
-    assert_eq!(
-        flooder_cached, 201,
-        "a token verified moments ago is answered from the cache"
+    assert!(statuses.iter().all(|&status| status == 401), "{statuses:?}");
+    assert_eq!(identity_statuses, [401; 15]);
+    assert!(
+        lookups * 10 <= statuses.len() as u64,
+        "{lookups} lookups for {} bad tokens",
+        statuses.len()
     );
-    assert_eq!(neighbour_fresh, 201, "other addresses are unaffected");
+    assert_eq!(fresh_api_token_status, 201, "a new API token works at once");
+    assert_eq!(
+        fresh_identity_status, 201,
+        "a new identity token works at once"
+    );
+    assert_eq!(app.mint(&real).await.status().as_u16(), 201);
+}
+
+#[actix_web::test]
+async fn a_token_whose_id_was_presented_before_it_existed_works_once_created() {
+    // Arrange
+    let (app, db, real) = spawn_app().await;
+    flood_of_bad_tokens(&app, &db, &real, 3).await;
+
+    // Act: the next token is created, by the command line, after its ID was presented.
+    let output = crate::helpers::cli(&db, &["token", "create", "alice", "--name", "second"]);
+    let created = crate::helpers::stdout_of(&output);
+    let status = app.mint(created.trim()).await.status().as_u16();
+
+    // Assert
+    assert_eq!(status, 201);
+}
+
+#[actix_web::test]
+async fn tokens_issued_before_tags_keep_working_and_forgeries_of_them_cost_no_lookup() {
+    // Arrange: a token of the previous format (`<id>.<64 hex digits>`), issued before the
+    // scheme's legacy bound, as an upgraded database has them.
+    let db = TestDb::create().await;
+    db.create_user("alice").await;
+    let secret = hex::encode(rand::random::<[u8; 32]>());
+    let hash: [u8; 32] = sha2::Sha256::digest(secret.as_bytes()).into();
+    let client = db.client().await;
+    let id: i64 = client
+        .query_one(
+            "INSERT INTO api_tokens (user_id, name, secret_hash)
+             SELECT id, 'old', $1 FROM users WHERE name = 'alice' RETURNING id",
+            &[&hash.as_slice()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    client
+        .execute("UPDATE api_token_scheme SET legacy_max_id = $1", &[&id])
+        .await
+        .unwrap();
+    let app = TestApp::spawn_on(&db, |_| {}).await;
+
+    // Act
+    let old = app.mint(&format!("{id}.{secret}")).await.status().as_u16();
+    let lookups_before = app.stats.snapshot().token_lookups;
+    let mut forged = Vec::new();
+    for _ in 0..20 {
+        let other = hex::encode(rand::random::<[u8; 32]>());
+        forged.push(app.mint(&format!("{id}.{other}")).await.status().as_u16());
+    }
+    let lookups = app.stats.snapshot().token_lookups - lookups_before;
+
+    // Assert
+    assert_eq!(old, 201);
+    assert_eq!(forged, [401; 20]);
+    assert_eq!(lookups, 0);
 }

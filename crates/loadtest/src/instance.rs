@@ -41,11 +41,23 @@ impl Instance {
         environment: &[(&str, &str)],
         bind: &str,
     ) -> anyhow::Result<Instance> {
+        Instance::start_logging_to(binary, database_url, environment, bind, Stdio::inherit()).await
+    }
+
+    /// Like [`Instance::start_on`], its log (stderr) going to `log`.
+    pub async fn start_logging_to(
+        binary: &Path,
+        database_url: &str,
+        environment: &[(&str, &str)],
+        bind: &str,
+        log: impl Into<Stdio>,
+    ) -> anyhow::Result<Instance> {
         let mut child = Command::new(binary)
             .args(["serve", "--bind", bind])
             .env("DATABASE_URL", database_url)
             .envs(environment.iter().copied())
             .stdout(Stdio::piped())
+            .stderr(log)
             .spawn()
             .with_context(|| format!("starting {} serve", binary.display()))?;
         let announced = announced_url(&mut child);
