@@ -171,6 +171,8 @@ pub struct AuthSettings {
     #[serde_as(as = "DurationMilliSeconds<u64>")]
     #[serde(rename = "jwks_fetch_timeout_ms")]
     pub jwks_fetch_timeout: Duration,
+    pub jwks_max_bytes: usize,
+    pub jwks_max_keys: usize,
 }
 
 /// One `[[auth.oidc]]` table: an OpenID Connect issuer whose tokens are accepted. Its keys are

@@ -78,11 +78,16 @@ impl WebhookSettings {
 }
 
 impl AuthSettings {
-    /// Refuses a leeway past 60 s and issuers that could never match or be reached safely.
+    /// Refuses key fetches that could never succeed, a leeway past 60 s, and issuers that could
+    /// never match or be reached safely.
     pub(super) fn check(&self) -> anyhow::Result<()> {
         anyhow::ensure!(
             !self.jwks_fetch_timeout.is_zero(),
             "auth.jwks_fetch_timeout_ms is 0; every key fetch would fail"
+        );
+        anyhow::ensure!(
+            self.jwks_max_bytes > 0 && self.jwks_max_keys > 0,
+            "auth.jwks_max_bytes or auth.jwks_max_keys is 0; every key fetch would fail"
         );
         anyhow::ensure!(
             self.jwt_leeway <= MAX_JWT_LEEWAY,
@@ -201,5 +206,17 @@ mod tests {
         auth.oidc.pop();
         auth.jwks_fetch_timeout = Duration::ZERO;
         assert!(auth.check().is_err());
+    }
+
+    #[test]
+    fn bounds_that_refuse_every_key_set_are_refused() {
+        let mut auth = Settings::defaults().auth;
+        auth.jwks_max_bytes = 0;
+        assert!(auth.check().is_err());
+        auth.jwks_max_bytes = 1;
+        auth.jwks_max_keys = 0;
+        assert!(auth.check().is_err());
+        auth.jwks_max_keys = 1;
+        assert!(auth.check().is_ok());
     }
 }

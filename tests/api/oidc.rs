@@ -1,8 +1,11 @@
 //! Identity tokens of a real OpenID Connect issuer on localhost (`oidc_issuer`): accepted beside
 //! API tokens, refused with 401 `invalid_token` naming the failed check, keys fetched, rotated,
-//! rate-limited and kept while the issuer is down, and first contact provisioning one user.
+//! rate-limited and kept while the issuer is down, refreshed in the background, bounded in bytes
+//! and keys and read off the HTTP workers, and first contact provisioning one user.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -10,7 +13,7 @@ use futures_util::future::join_all;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, TestDb, cli, first_id, status_and_json, stdout_of};
-use crate::oidc_issuer::{SigningKey, TestIssuer};
+use crate::oidc_issuer::{Oversized, SigningKey, TestIssuer};
 
 /// Keys are always stale and may always be refetched, so every request that needs them asks
 /// the issuer.
@@ -588,4 +591,291 @@ async fn a_subject_longer_than_an_identity_may_be_is_401_naming_it() {
         "{body}"
     );
     assert!(identity_users(&db, &long).await.is_empty());
+}
+
+/// The tests that measure this process's memory (the instance under test runs in it) take this,
+/// so the big key set of one never counts against the bound of another.
+static MEMORY_MEASURED: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// This process's resident memory in KiB (`VmRSS`).
+fn resident_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/self/status")
+}
+
+/// The highest [`resident_kib`] seen, sampled every few milliseconds on a thread of its own
+/// until [`PeakMemory::stop`].
+struct PeakMemory {
+    stop: Arc<AtomicBool>,
+    sampler: std::thread::JoinHandle<u64>,
+}
+
+impl PeakMemory {
+    fn start() -> PeakMemory {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let sampler = std::thread::spawn(move || {
+            let mut peak = resident_kib();
+            while !stopped.load(Ordering::SeqCst) {
+                peak = peak.max(resident_kib());
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            peak.max(resident_kib())
+        });
+        PeakMemory { stop, sampler }
+    }
+
+    fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::SeqCst);
+        self.sampler.join().unwrap()
+    }
+}
+
+/// `request`'s answer, and how long each `/healthz` asked every 20 ms meanwhile took to answer
+/// (with its status).
+async fn with_healthz_meanwhile(
+    app: &TestApp,
+    request: impl std::future::Future<Output = reqwest::Response>,
+) -> (reqwest::Response, Vec<(u16, Duration)>) {
+    let done = AtomicBool::new(false);
+    let request = async {
+        let response = request.await;
+        done.store(true, Ordering::SeqCst);
+        response
+    };
+    let probes = async {
+        let mut answers = Vec::new();
+        while !done.load(Ordering::SeqCst) {
+            let started = Instant::now();
+            let status = app.get("/healthz").await.status().as_u16();
+            answers.push((status, started.elapsed()));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        answers
+    };
+    futures_util::future::join(request, probes).await
+}
+
+/// The process's `jwks_fetches_total{outcome="failed"}` (every instance in it counts there).
+async fn failed_jwks_fetches(app: &TestApp) -> f64 {
+    let text = app.get("/metrics").await.text().await.unwrap();
+    text.lines()
+        .filter(|line| line.starts_with("email_sessions_jwks_fetches_total{outcome=\"failed\"}"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[actix_web::test]
+async fn a_100_mb_jwks_costs_little_memory_stalls_nothing_and_the_cached_keys_stay_in_use() {
+    // Arrange: one HTTP worker, so /healthz waits if the fetch holds it; a fetch timeout long
+    // enough that only the byte bound can stop the read.
+    let _alone = MEMORY_MEASURED.lock().await;
+    let key = SigningKey::rsa(0, "cached");
+    let (issuer, _db, app) = issuer_and_app(&[&key], |settings| {
+        settings.server.workers = 1;
+        settings.auth.jwks_refetch_interval = Duration::ZERO;
+        settings.auth.jwks_fetch_timeout = Duration::from_secs(60);
+    })
+    .await;
+    assert_eq!(
+        app.mint(&key.sign(&issuer.claims("warm"))).await.status(),
+        201
+    );
+    issuer.serve_oversized(Oversized::Streamed(100_000_000));
+    let failed_before = failed_jwks_fetches(&app).await;
+    let before = resident_kib();
+    let memory = PeakMemory::start();
+
+    // Act: a key ID the instance lacks, so the request waits for the fetch of the 100 MB.
+    let unknown_kid = SigningKey::rsa(1, "rotated").sign(&issuer.claims("ada"));
+    let (fetching, healthz) = with_healthz_meanwhile(&app, app.mint(&unknown_kid)).await;
+    let peak = memory.stop();
+    let (unknown_status, unknown_body) = status_and_json(fetching).await;
+    let cached_key = app.mint(&key.sign(&issuer.claims("bob"))).await.status();
+
+    // Assert
+    let grown_mib = peak.saturating_sub(before) / 1024;
+    assert!(
+        grown_mib < 30,
+        "resident memory grew by {grown_mib} MiB while reading a 100 MB JWKS"
+    );
+    assert_eq!(
+        (unknown_status, unknown_body["error"]["code"].as_str()),
+        (503, Some("identity_provider_unavailable")),
+        "a JWKS past the bound is a failed fetch: {unknown_body}"
+    );
+    assert_eq!(cached_key, 201, "the cached keys stay in use");
+    assert_eq!(issuer.jwks_fetches(), 2);
+    assert!(failed_jwks_fetches(&app).await > failed_before);
+    let slowest = healthz
+        .iter()
+        .map(|(_, took)| *took)
+        .max()
+        .unwrap_or_default();
+    assert!(
+        healthz.iter().all(|(status, _)| *status == 200) && slowest < Duration::from_secs(2),
+        "/healthz during the fetch: {healthz:?}"
+    );
+}
+
+#[actix_web::test]
+async fn a_jwks_declaring_more_than_the_byte_bound_is_refused_before_its_body() {
+    // Arrange: an issuer that declares 100 MB and sends none of it.
+    let key = SigningKey::rsa(0, "cached");
+    let timeout = Duration::from_secs(5);
+    let (issuer, _db, app) = issuer_and_app(&[&key], |settings| {
+        settings.auth.jwks_refetch_interval = Duration::ZERO;
+        settings.auth.jwks_fetch_timeout = timeout;
+    })
+    .await;
+    assert_eq!(
+        app.mint(&key.sign(&issuer.claims("warm"))).await.status(),
+        201
+    );
+    issuer.serve_oversized(Oversized::Declared(100_000_000));
+
+    // Act
+    let started = Instant::now();
+    let unknown_kid = app
+        .mint(&SigningKey::rsa(1, "rotated").sign(&issuer.claims("ada")))
+        .await
+        .status()
+        .as_u16();
+    let took = started.elapsed();
+    let cached_key = app
+        .mint(&key.sign(&issuer.claims("bob")))
+        .await
+        .status()
+        .as_u16();
+
+    // Assert: refused on its Content-Length, not after waiting out the fetch timeout for a
+    // body that never comes.
+    assert_eq!((unknown_kid, cached_key), (503, 201));
+    assert!(took < Duration::from_secs(2), "refused after {took:?}");
+    assert_eq!(issuer.jwks_fetches(), 2);
+}
+
+#[actix_web::test]
+async fn a_jwks_of_more_keys_than_the_bound_is_refused_and_the_cached_keys_stay_in_use() {
+    // Arrange: at most three keys; the issuer rotates in a fourth.
+    let old = SigningKey::rsa(0, "old");
+    let new = SigningKey::rsa(1, "new");
+    let (issuer, _db, app) = issuer_and_app(&[&old], |settings| {
+        settings.auth.jwks_refetch_interval = Duration::ZERO;
+        settings.auth.jwks_max_keys = 3;
+    })
+    .await;
+    assert_eq!(
+        app.mint(&old.sign(&issuer.claims("warm"))).await.status(),
+        201
+    );
+    issuer.publish(&SigningKey::rsa(2, "spare-1"));
+    issuer.publish(&SigningKey::rsa(2, "spare-2"));
+    issuer.publish(&new);
+
+    // Act
+    let (new_status, new_body) =
+        status_and_json(app.mint(&new.sign(&issuer.claims("ada"))).await).await;
+    let old_status = app.mint(&old.sign(&issuer.claims("bob"))).await.status();
+
+    // Assert
+    assert_eq!(
+        (new_status, new_body["error"]["code"].as_str()),
+        (503, Some("identity_provider_unavailable")),
+        "a set of four keys is a failed fetch: {new_body}"
+    );
+    assert_eq!(old_status, 201, "the cached keys stay in use");
+    assert_eq!(issuer.jwks_fetches(), 2);
+}
+
+#[actix_web::test]
+async fn a_big_key_set_within_the_bounds_is_read_off_the_http_worker() {
+    // Arrange: one HTTP worker, bounds far above a set of many usable keys.
+    let _alone = MEMORY_MEASURED.lock().await;
+    let key = SigningKey::rsa(0, "k");
+    let (issuer, _db, app) = issuer_and_app(&[&key], |settings| {
+        settings.server.workers = 1;
+        settings.auth.jwks_refetch_interval = Duration::ZERO;
+        settings.auth.jwks_fetch_timeout = Duration::from_secs(60);
+        settings.auth.jwks_max_bytes = 1 << 30;
+        settings.auth.jwks_max_keys = 1_000_000;
+    })
+    .await;
+    assert_eq!(
+        app.mint(&key.sign(&issuer.claims("warm"))).await.status(),
+        201
+    );
+    const KEYS: usize = 50_000;
+    issuer.publish_copies(&key, "big", KEYS);
+
+    // Act: a key ID only the big set has, so the request waits while the set is read.
+    let token = SigningKey::rsa(0, &format!("big-{}", KEYS - 1)).sign(&issuer.claims("ada"));
+    let started = Instant::now();
+    let (fetching, healthz) = with_healthz_meanwhile(&app, app.mint(&token)).await;
+    let took = started.elapsed();
+
+    // Assert: /healthz kept answering while the set was read. Read on the worker, one probe
+    // waits for the whole reading, a third or more of the request (1.3 s of 4.4 s, measured),
+    // where off it the slowest takes milliseconds.
+    assert_eq!(fetching.status(), 201);
+    let slowest = healthz
+        .iter()
+        .map(|(_, took)| *took)
+        .max()
+        .unwrap_or_default();
+    assert!(
+        slowest * 10 < took,
+        "the fetch took {took:?}, and a /healthz meanwhile {slowest:?}: {healthz:?}"
+    );
+}
+
+#[actix_web::test]
+async fn the_first_request_after_the_keys_go_stale_uses_them_while_a_hanging_refresh_runs() {
+    // Arrange: keys stale at once and refetchable at once, and an issuer that stops answering.
+    let key = SigningKey::rsa(0, "k");
+    let (issuer, _db, app) = issuer_and_app(&[&key], |settings| {
+        keys_always_stale(settings);
+        settings.auth.jwks_fetch_timeout = Duration::from_secs(5);
+    })
+    .await;
+    assert_eq!(
+        app.mint(&key.sign(&issuer.claims("warm"))).await.status(),
+        201
+    );
+    issuer.hang();
+
+    // Act: the first request that finds the keys stale, then ten more while the refresh hangs.
+    let started = Instant::now();
+    let first = app.mint(&key.sign(&issuer.claims("first"))).await.status();
+    let took = started.elapsed();
+    let refresh_started = async {
+        while issuer.jwks_fetches() < 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    let refreshed = tokio::time::timeout(Duration::from_secs(2), refresh_started).await;
+    let requests = (0..10).map(|n| {
+        let token = key.sign(&issuer.claims(&format!("person-{n}")));
+        let app = &app;
+        async move { app.mint(&token).await.status().as_u16() }
+    });
+    let more = join_all(requests).await;
+
+    // Assert
+    assert_eq!(first, 201);
+    assert!(
+        took < Duration::from_secs(2),
+        "the first request after staleness took {took:?}"
+    );
+    assert!(refreshed.is_ok(), "the stale keys were never refreshed");
+    assert_eq!(more, vec![201; 10]);
+    assert_eq!(
+        issuer.jwks_fetches(),
+        2,
+        "one refresh at a time: the hanging one"
+    );
 }

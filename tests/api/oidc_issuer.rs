@@ -1,13 +1,16 @@
 //! A real OpenID Connect issuer on localhost for the tests: its own RSA and P-256 keys, a
 //! discovery document and a JWKS over HTTP, and tokens signed with those keys. Keys can be
-//! published (rotation), and the issuer can go down.
+//! published (rotation), the issuer can go down or hang, and its JWKS can grow past any bound
+//! (made up as it is sent, so the test holds none of it).
 
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use actix_web::dev::ServerHandle;
+use actix_web::web::Bytes;
 use actix_web::{App, HttpResponse, HttpServer, web};
+use futures_util::stream;
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
@@ -119,6 +122,17 @@ struct Published {
     jwks_fetches: AtomicUsize,
     /// Accept JWKS requests and never answer them (an issuer dropping packets).
     hanging: AtomicBool,
+    oversized: Mutex<Option<Oversized>>,
+}
+
+/// A JWKS answer larger than any bound.
+#[derive(Clone, Copy)]
+pub enum Oversized {
+    /// About this many bytes of a valid set, chunked without a `Content-Length`: junk keys made
+    /// up chunk by chunk as the client reads, then the published keys.
+    Streamed(usize),
+    /// A `Content-Length` of this many bytes, and a body that never comes.
+    Declared(u64),
 }
 
 /// The issuer, serving until [`TestIssuer::stop`] or the end of the test.
@@ -139,6 +153,7 @@ impl TestIssuer {
             keys: Mutex::new(keys.iter().map(|key| key.jwk.clone()).collect()),
             jwks_fetches: AtomicUsize::new(0),
             hanging: AtomicBool::new(false),
+            oversized: Mutex::new(None),
         });
         let state = web::Data::from(published.clone());
         let server = HttpServer::new(move || {
@@ -167,6 +182,22 @@ impl TestIssuer {
     /// Adds `key` to the JWKS (a rotation).
     pub fn publish(&self, key: &SigningKey) {
         self.published.keys.lock().unwrap().push(key.jwk.clone());
+    }
+
+    /// Adds `count` copies of `key`'s public half under the key IDs `<prefix>-0`, `<prefix>-1`...
+    /// (a big set of usable keys, cheaply).
+    pub fn publish_copies(&self, key: &SigningKey, prefix: &str, count: usize) {
+        let mut keys = self.published.keys.lock().unwrap();
+        for n in 0..count {
+            let mut jwk = key.jwk.clone();
+            jwk["kid"] = format!("{prefix}-{n}").into();
+            keys.push(jwk);
+        }
+    }
+
+    /// From now on, the JWKS is answered with `answer`.
+    pub fn serve_oversized(&self, answer: Oversized) {
+        *self.published.oversized.lock().unwrap() = Some(answer);
     }
 
     /// From now on, JWKS requests are taken and never answered.
@@ -223,5 +254,25 @@ async fn jwks(published: web::Data<Published>) -> HttpResponse {
         actix_web::rt::time::sleep(std::time::Duration::from_secs(600)).await;
     }
     let keys = published.keys.lock().unwrap().clone();
-    HttpResponse::Ok().json(json!({ "keys": keys }))
+    match *published.oversized.lock().unwrap() {
+        None => HttpResponse::Ok().json(json!({ "keys": keys })),
+        Some(Oversized::Declared(bytes)) => HttpResponse::Ok()
+            .content_type("application/json")
+            .no_chunking(bytes)
+            .streaming(stream::pending::<Result<Bytes, actix_web::Error>>()),
+        Some(Oversized::Streamed(bytes)) => {
+            let junk = r#"{"kty":"junk","kid":"j"}"#;
+            // One chunk, sent again and again: a reference count each time, not a copy.
+            let chunk = Bytes::from(format!(",{junk}").repeat(2600));
+            let repeats = bytes / chunk.len();
+            let tail: String = keys.iter().map(|key| format!(",{key}")).collect();
+            let body = std::iter::once(Bytes::from(format!("{{\"keys\":[{junk}")))
+                .chain(std::iter::repeat_n(chunk, repeats))
+                .chain(std::iter::once(Bytes::from(format!("{tail}]}}"))))
+                .map(Ok::<_, actix_web::Error>);
+            HttpResponse::Ok()
+                .content_type("application/json")
+                .streaming(stream::iter(body))
+        }
+    }
 }

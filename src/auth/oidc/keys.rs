@@ -1,25 +1,19 @@
-//! One issuer's signing keys (its JWKS): fetched when first needed, kept, fetched again when a
-//! token names a key ID they lack or when they are old, at most once per refetch interval, and
-//! kept in use while the issuer cannot be reached.
+//! One issuer's signing keys (its JWKS): fetched when a token names a key ID they lack (that
+//! request waits for the fetch), fetched again in the background once they are older than the
+//! maximum age (requests keep verifying with them meanwhile), one fetch at a time and at most
+//! once per refetch interval. An answer larger than the bounds counts as a failed fetch, and
+//! the cached keys stay in use while the issuer cannot be reached or answers with too much.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 
-use super::require_https_url;
+use super::jwks::{self, SigningKey};
+use super::{capped_body, require_https_url};
 use crate::metric_names;
-
-/// A key that may verify tokens, and the one algorithm it verifies.
-#[derive(Clone)]
-pub(super) struct SigningKey {
-    pub(super) key: DecodingKey,
-    pub(super) algorithm: Algorithm,
-}
 
 /// What a lookup by key ID found.
 pub(super) enum KeyLookup {
@@ -30,13 +24,17 @@ pub(super) enum KeyLookup {
     Unavailable,
 }
 
-/// How often and how patiently keys are fetched.
+/// How often and how patiently keys are fetched, and how much of an answer is read.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct FetchPolicy {
     pub(super) refetch_interval: Duration,
     pub(super) max_age: Duration,
+    /// Of one answer: the discovery document or the JWKS.
+    pub(super) max_bytes: usize,
+    pub(super) max_keys: usize,
 }
 
+/// Shared as an `Arc`, so a background refresh can outlive the request that started it.
 pub(super) struct IssuerKeys {
     issuer: String,
     /// Configured, or `None` until discovery found it.
@@ -46,7 +44,8 @@ pub(super) struct IssuerKeys {
     /// Swapped whole after each fetch; readers never wait for a fetch.
     keys: RwLock<Arc<KeySet>>,
     /// Held while fetching: concurrent misses wait for one fetch instead of each making one.
-    fetching: tokio::sync::Mutex<FetchState>,
+    /// An `Arc` of its own, so a background refresh can own its guard.
+    fetching: Arc<tokio::sync::Mutex<FetchState>>,
 }
 
 #[derive(Default)]
@@ -75,35 +74,28 @@ impl IssuerKeys {
             http,
             policy,
             keys: RwLock::default(),
-            fetching: tokio::sync::Mutex::default(),
+            fetching: Arc::default(),
         }
     }
 
     /// The key named `kid`.
-    pub(super) async fn find(&self, kid: &str) -> KeyLookup {
-        let cached = self.current().by_id.get(kid).cloned();
-        let mut state = match cached {
-            Some(key) if self.fresh_key(kid).is_some() => return KeyLookup::Found(key),
-            // A stale key still verifies: refresh it if nobody else is, but never make a
-            // request wait for somebody else's fetch (an issuer that drops packets would hold
-            // every request for the fetch timeout).
-            Some(key) => match self.fetching.try_lock() {
-                Ok(state) => state,
-                Err(_) => return KeyLookup::Found(key),
-            },
-            // Nothing to verify with: wait for the one fetch in flight, if any.
-            None => self.fetching.lock().await,
-        };
-        // Whoever held the lock before may have fetched just what we need.
-        if let Some(key) = self.fresh_key(kid) {
-            return KeyLookup::Found(key);
+    pub(super) async fn find(self: &Arc<Self>, kid: &str) -> KeyLookup {
+        let cached = self.current();
+        if let Some(key) = cached.by_id.get(kid) {
+            // A stale key still verifies. The request never waits for its refresh: an issuer
+            // that drops packets would hold it for the fetch timeout.
+            if !self.is_fresh(&cached) {
+                self.refresh_in_background();
+            }
+            return KeyLookup::Found(key.clone());
         }
-        // Counted from the end of the last fetch, so requests queued behind a fetch that timed
-        // out do not each try again.
-        let fetched_lately = state
-            .last_attempt
-            .is_some_and(|last| last.elapsed() < self.policy.refetch_interval);
-        if !fetched_lately {
+        // Nothing to verify with: wait for the one fetch in flight, if any.
+        let mut state = self.fetching.lock().await;
+        // Whoever held the lock before may have fetched just what we need.
+        if let Some(key) = self.current().by_id.get(kid) {
+            return KeyLookup::Found(key.clone());
+        }
+        if !self.fetched_lately(&state) {
             self.refresh(&mut state).await;
         }
         // Stale keys beat no keys while the issuer is away.
@@ -112,6 +104,27 @@ impl IssuerKeys {
             None if state.last_failed => KeyLookup::Unavailable,
             None => KeyLookup::Unknown,
         }
+    }
+
+    /// Starts a refresh on this worker unless one is in flight (that one is the refresh) or
+    /// the last one ended less than a refetch interval ago.
+    fn refresh_in_background(self: &Arc<Self>) {
+        let Ok(mut state) = self.fetching.clone().try_lock_owned() else {
+            return;
+        };
+        if self.fetched_lately(&state) {
+            return;
+        }
+        let keys = Arc::clone(self);
+        actix_web::rt::spawn(async move { keys.refresh(&mut state).await });
+    }
+
+    /// Counted from the end of the last fetch, so requests queued behind a fetch that timed
+    /// out do not each try again.
+    fn fetched_lately(&self, state: &FetchState) -> bool {
+        state
+            .last_attempt
+            .is_some_and(|last| last.elapsed() < self.policy.refetch_interval)
     }
 
     async fn refresh(&self, state: &mut FetchState) {
@@ -129,6 +142,8 @@ impl IssuerKeys {
             }
             Err(error) => {
                 state.last_failed = true;
+                // The chain says why (unreachable, too large, too many keys), never what the
+                // answer held.
                 tracing::warn!(
                     issuer = %self.issuer,
                     error = format!("{error:#}"),
@@ -145,12 +160,9 @@ impl IssuerKeys {
             .clone()
     }
 
-    fn fresh_key(&self, kid: &str) -> Option<SigningKey> {
-        let keys = self.current();
-        let fresh = keys
-            .fetched_at
-            .is_some_and(|fetched| fetched.elapsed() < self.policy.max_age);
-        fresh.then(|| keys.by_id.get(kid).cloned()).flatten()
+    fn is_fresh(&self, keys: &KeySet) -> bool {
+        keys.fetched_at
+            .is_some_and(|fetched| fetched.elapsed() < self.policy.max_age)
     }
 
     async fn fetch(&self, state: &mut FetchState) -> anyhow::Result<KeySet> {
@@ -162,20 +174,14 @@ impl IssuerKeys {
                 uri
             }
         };
-        let set: JwkSet = self
-            .get_json(&jwks_uri)
+        let body = self.get(&jwks_uri).await.context("fetching the JWKS")?;
+        let max_keys = self.policy.max_keys;
+        // Reading a set takes time in proportion to its size: on a blocking thread, so the
+        // HTTP worker that fetched it goes on serving requests (and /healthz) meanwhile.
+        let by_id = tokio::task::spawn_blocking(move || jwks::read(&body, max_keys))
             .await
+            .context("reading the JWKS stopped before its end")?
             .context("fetching the JWKS")?;
-        let by_id = set
-            .keys
-            .into_iter()
-            .filter_map(|value| {
-                // One key this service cannot use (an encryption key, an unknown type) must not
-                // make the whole set unusable.
-                let jwk: Jwk = serde_json::from_value(value).ok()?;
-                Some((jwk.common.key_id.clone()?, signing_key(&jwk)?))
-            })
-            .collect();
         Ok(KeySet {
             by_id,
             fetched_at: Some(Instant::now()),
@@ -188,10 +194,12 @@ impl IssuerKeys {
             "{}/.well-known/openid-configuration",
             self.issuer.trim_end_matches('/')
         );
-        let document: Discovery = self
-            .get_json(&url)
+        let body = self
+            .get(&url)
             .await
             .context("fetching the discovery document")?;
+        let document: Discovery =
+            serde_json::from_slice(&body).context("reading the discovery document")?;
         anyhow::ensure!(
             document.issuer == self.issuer,
             "the discovery document names issuer {:?}, not the configured one",
@@ -201,7 +209,7 @@ impl IssuerKeys {
         Ok(document.jwks_uri)
     }
 
-    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> anyhow::Result<T> {
+    async fn get(&self, url: &str) -> anyhow::Result<Vec<u8>> {
         let response = self
             .http
             .get(url)
@@ -209,72 +217,12 @@ impl IssuerKeys {
             .await
             .with_context(|| format!("GET {url}"))?
             .error_for_status()?;
-        Ok(response.json().await?)
+        capped_body::read(response, self.policy.max_bytes).await
     }
-}
-
-/// `jwk` as a verification key, if it is a signing key of an accepted algorithm.
-fn signing_key(jwk: &Jwk) -> Option<SigningKey> {
-    if matches!(
-        jwk.common.public_key_use,
-        Some(PublicKeyUse::Encryption | PublicKeyUse::Other(_))
-    ) {
-        return None;
-    }
-    let algorithm = match &jwk.algorithm {
-        AlgorithmParameters::RSA(_) => Algorithm::RS256,
-        AlgorithmParameters::EllipticCurve(params) if params.curve == EllipticCurve::P256 => {
-            Algorithm::ES256
-        }
-        _ => return None,
-    };
-    let declared = jwk.common.key_algorithm;
-    let fits = match declared {
-        None => true,
-        Some(KeyAlgorithm::RS256) => algorithm == Algorithm::RS256,
-        Some(KeyAlgorithm::ES256) => algorithm == Algorithm::ES256,
-        Some(_) => false,
-    };
-    fits.then_some(())?;
-    Some(SigningKey {
-        key: DecodingKey::from_jwk(jwk).ok()?,
-        algorithm,
-    })
-}
-
-#[derive(Deserialize)]
-struct JwkSet {
-    keys: Vec<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
 struct Discovery {
     issuer: String,
     jwks_uri: String,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn jwk(value: serde_json::Value) -> Jwk {
-        serde_json::from_value(value).unwrap()
-    }
-
-    #[test]
-    fn only_signing_keys_of_accepted_algorithms_are_kept() {
-        let rsa = serde_json::json!({"kty": "RSA", "kid": "r", "n": "AQAB", "e": "AQAB"});
-        assert_eq!(
-            signing_key(&jwk(rsa.clone())).map(|k| k.algorithm),
-            Some(Algorithm::RS256)
-        );
-        let mut encryption = rsa.clone();
-        encryption["use"] = "enc".into();
-        assert!(signing_key(&jwk(encryption)).is_none());
-        let mut rs512 = rsa;
-        rs512["alg"] = "RS512".into();
-        assert!(signing_key(&jwk(rs512)).is_none());
-        let hmac = serde_json::json!({"kty": "oct", "kid": "h", "k": "c2VjcmV0"});
-        assert!(signing_key(&jwk(hmac)).is_none());
-    }
 }

@@ -1,10 +1,13 @@
 //! Identity tokens (JWTs) of the configured OpenID Connect issuers: which issuer, which key,
 //! and whether every check holds. What a check's failure says names the check, never a key.
 
+mod capped_body;
 mod https;
+mod jwks;
 mod keys;
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
@@ -60,7 +63,7 @@ struct Issuer {
     /// Every `iss` accepted as this issuer: the name and its aliases.
     spellings: Vec<String>,
     required_scope: Option<String>,
-    keys: IssuerKeys,
+    keys: Arc<IssuerKeys>,
     /// Everything but the algorithm, which is the key's.
     validation: Validation,
 }
@@ -101,6 +104,8 @@ impl OidcVerifier {
         let policy = FetchPolicy {
             refetch_interval: settings.jwks_refetch_interval,
             max_age: settings.jwks_max_age,
+            max_bytes: settings.jwks_max_bytes,
+            max_keys: settings.jwks_max_keys,
         };
         let issuers = settings
             .oidc
@@ -121,12 +126,12 @@ impl OidcVerifier {
                     name: oidc.issuer.clone(),
                     spellings,
                     required_scope: oidc.required_scope.clone(),
-                    keys: IssuerKeys::new(
+                    keys: Arc::new(IssuerKeys::new(
                         oidc.issuer.clone(),
                         oidc.jwks_uri.clone(),
                         http.clone(),
                         policy,
-                    ),
+                    )),
                     validation,
                 }
             })
