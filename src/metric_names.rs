@@ -46,6 +46,8 @@ pub const WEBHOOK_ATTEMPT_DURATION: &str = "email_sessions_webhook_attempt_durat
 pub const WEBHOOK_PENDING: &str = "email_sessions_webhook_events_pending";
 /// Age of the oldest webhook event neither delivered nor dead, in seconds.
 pub const WEBHOOK_OLDEST_PENDING_AGE: &str = "email_sessions_webhook_oldest_pending_age_seconds";
+/// Connections refused at once, labelled `bound="connections"` or `"connections_per_address"`.
+pub const CONNECTIONS_REFUSED: &str = "email_sessions_connections_refused_total";
 /// Session actors alive in this instance.
 pub const LIVE_ACTORS: &str = "email_sessions_live_actors";
 /// Update requests waiting in session actors.
@@ -98,6 +100,10 @@ pub fn describe_all() {
     );
     describe_counter!(ACTORS_STARTED, "Session actors started");
     describe_counter!(
+        CONNECTIONS_REFUSED,
+        "Connections refused at once because a bound was reached, by bound"
+    );
+    describe_counter!(
         UPDATE_REROUTES,
         "Updates re-sent because their actor stopped before taking them"
     );
@@ -138,7 +144,7 @@ mod tests {
     use super::*;
 
     /// Every metric the service exports (a histogram's series add `_bucket`, `_sum`, `_count`).
-    const ALL: [&str; 27] = [
+    const ALL: [&str; 28] = [
         HTTP_REQUESTS,
         HTTP_ERRORS,
         READY,
@@ -160,6 +166,7 @@ mod tests {
         WEBHOOK_ATTEMPT_DURATION,
         WEBHOOK_PENDING,
         WEBHOOK_OLDEST_PENDING_AGE,
+        CONNECTIONS_REFUSED,
         LIVE_ACTORS,
         WAITING_UPDATES,
         POOL_SIZE,

@@ -1,15 +1,24 @@
 //! Builds the HTTP application. `build` binds the listener before returning,
 //! so a test can ask for port 0 and read the port it got, and a starting
 //! instance can answer `/readyz` (503) while its migrations run.
+//!
+//! The server is assembled the way actix-web's `HttpServer` assembles it (an actix-server
+//! listener, actix-http's HTTP/1 service, the app), with two things it has no place for:
+//! each accepted connection goes through `http::connection` (bounded in number, every request
+//! head bounded in time) and `Expect: 100-continue` through `http::expect`.
 
 use std::net::{Shutdown, TcpListener};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::Server;
+use actix_http::{HttpService, Request};
+use actix_service::{IntoServiceFactory, ServiceFactoryExt, fn_service, map_config};
+use actix_web::dev::{AppConfig, Server};
 use actix_web::http::Method;
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, Resource, Route, web};
+use actix_web::rt::net::TcpStream;
+use actix_web::{App, Resource, Route, web};
 use anyhow::Context;
 use socket2::SockRef;
 use tracing_actix_web::TracingLogger;
@@ -19,6 +28,8 @@ use crate::configuration::Settings;
 use crate::http::AllowedMethods;
 use crate::http::body::BodyLimits;
 use crate::http::client_address::TrustedProxies;
+use crate::http::connection::{self, ConnectionLimits};
+use crate::http::expect::ExpectGate;
 use crate::http::middleware::{self, RouteLabel};
 use crate::http::routes::endpoints;
 use crate::http::{self, cors};
@@ -107,8 +118,24 @@ impl Application {
             TrustedProxies::parse(&settings.server.trusted_proxies)
                 .context("server.trusted_proxies")?,
         );
+        let trusted_proxies_for_limits = trusted_proxies.clone();
+        let expect_authenticator = authenticator.clone();
+        let expect_proxies = trusted_proxies.clone();
+        let metrics_only = (
+            metrics.clone(),
+            registry_data.clone(),
+            store.clone(),
+            lifecycle_data.clone(),
+        );
+        let metrics_listener = match settings.server.metrics_bind {
+            None => None,
+            Some(address) => {
+                Some(TcpListener::bind(address).with_context(|| format!("binding {address}"))?)
+            }
+        };
 
-        let mut server = HttpServer::new(move || {
+        let metrics_apart = settings.server.metrics_bind.is_some();
+        let app = move || {
             let app = App::new()
                 .wrap(from_fn(middleware::api_gate))
                 // Outside the gate, so a starting instance's 503 is readable cross-origin too.
@@ -122,17 +149,88 @@ impl Application {
                 .app_data(metrics.clone())
                 .app_data(lifecycle_data.clone())
                 .app_data(trusted_proxies.clone());
-            resources()
+            resources(metrics_apart)
                 .fold(app, |app, resource| app.service(resource))
                 .default_service(web::to(http::not_found))
-        })
-        .disable_signals()
-        .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
-        .listen(listener)
-        .context("listening")?;
+        };
+        let limits = Arc::new(ConnectionLimits::new(
+            settings.server.max_connections,
+            settings.server.max_connections_per_address,
+            (**trusted_proxies_for_limits).clone(),
+        ));
+        let head_timeout = settings.server.request_head_timeout;
+        let max_body_bytes = settings.server.max_body_bytes;
+        let mut builder = actix_server::Server::build()
+            .disable_signals()
+            .shutdown_timeout(settings.server.shutdown_timeout.as_secs());
         if settings.server.workers > 0 {
-            server = server.workers(settings.server.workers);
+            builder = builder.workers(settings.server.workers);
         }
+        let shutdown_signal = builder.graceful_shutdown_signal();
+        let local_addr = listener.local_addr().context("reading the bound address")?;
+        let builder = builder
+            .listen("api", listener, move || {
+                let limits = limits.clone();
+                let gate = Rc::new(ExpectGate {
+                    authenticator: (**expect_authenticator).clone(),
+                    trusted_proxies: (**expect_proxies).clone(),
+                    max_body_bytes,
+                });
+                let shutdown_signal = shutdown_signal.clone();
+                let http = HttpService::build()
+                    // What HttpServer gives its connections: a graceful stop closes idle
+                    // keep-alive connections at once instead of waiting out their timers.
+                    .graceful_shutdown_signal(move || {
+                        let signal = shutdown_signal.clone();
+                        async move { signal.notified().await }
+                    })
+                    .client_request_timeout(head_timeout)
+                    .local_addr(local_addr)
+                    .expect(fn_service(move |request: Request| {
+                        gate.clone().check(request)
+                    }))
+                    .h1(map_config(
+                        app().into_factory().map_err(|error| error.error_response()),
+                        |_| AppConfig::default(),
+                    ));
+                fn_service(move |stream: TcpStream| {
+                    let limits = limits.clone();
+                    async move {
+                        connection::admit(stream, &limits, head_timeout)
+                            .await
+                            .map_err(actix_http::error::DispatchError::Io)
+                    }
+                })
+                .and_then(http)
+            })
+            .context("listening")?;
+        let builder = match &metrics_listener {
+            None => builder,
+            Some(metrics_listener) => builder
+                .listen(
+                    "metrics",
+                    metrics_listener
+                        .try_clone()
+                        .context("duplicating the metrics listener")?,
+                    move || {
+                        let app = App::new()
+                            .app_data(metrics_only.0.clone())
+                            .app_data(metrics_only.1.clone())
+                            .app_data(metrics_only.2.clone())
+                            .app_data(metrics_only.3.clone())
+                            .route("/metrics", web::get().to(http::metrics::metrics));
+                        HttpService::build()
+                            .client_request_timeout(head_timeout)
+                            .h1(map_config(
+                                app.into_factory().map_err(|error| error.error_response()),
+                                |_| AppConfig::default(),
+                            ))
+                            .tcp()
+                    },
+                )
+                .context("listening for /metrics")?,
+        };
+        let server = builder;
         Ok(Application {
             port,
             server: server.run(),
@@ -206,11 +304,15 @@ impl Application {
     }
 }
 
-/// One resource per path of the route table, with that path's methods; every GET also answers
-/// HEAD (the same handler; actix sends the headers without the body).
-fn resources() -> impl Iterator<Item = Resource> {
+/// One resource per path of the route table (but `/metrics` when it has a listener of its own),
+/// with that path's methods; every GET also answers HEAD (the same handler; actix sends the
+/// headers without the body).
+fn resources(metrics_apart: bool) -> impl Iterator<Item = Resource> {
     let mut by_path: Vec<(&'static str, Vec<Method>, Vec<Route>)> = Vec::new();
-    for endpoint in endpoints() {
+    let served_here = endpoints()
+        .into_iter()
+        .filter(|endpoint| !(metrics_apart && endpoint.path == "/metrics"));
+    for endpoint in served_here {
         let index = match by_path.iter().position(|(path, ..)| *path == endpoint.path) {
             Some(index) => index,
             None => {

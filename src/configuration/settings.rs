@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use serde::Deserialize;
-use serde_with::{DurationMilliSeconds, DurationSeconds, serde_as};
+use serde_with::{DurationMilliSeconds, DurationSeconds, NoneAsEmptyString, serde_as};
 
 use crate::storage::{PoolSettings, RetryPolicy};
 
@@ -104,6 +104,14 @@ pub struct ServerSettings {
     /// As written; `http::client_address::TrustedProxies::parse` reads them (and validation
     /// refuses what it cannot read).
     pub trusted_proxies: Vec<String>,
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    #[serde(rename = "request_head_timeout_ms")]
+    pub request_head_timeout: Duration,
+    pub max_connections: usize,
+    pub max_connections_per_address: usize,
+    /// `None` (written `""`): `/metrics` on the API's listener.
+    #[serde_as(as = "NoneAsEmptyString")]
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 /// `[database]`: where the data lives, and the pool.

@@ -41,12 +41,20 @@ impl CorsSettings {
 
 impl ServerSettings {
     /// Drops blank proxies (an empty `APP_SERVER__TRUSTED_PROXIES` means none) and refuses one
-    /// that is not an address or a CIDR.
+    /// that is not an address or a CIDR, and bounds that would refuse every connection.
     pub(super) fn check(&mut self) -> anyhow::Result<()> {
         self.trusted_proxies
             .retain(|proxy| !proxy.trim().is_empty());
         crate::http::client_address::TrustedProxies::parse(&self.trusted_proxies)
             .context("server.trusted_proxies")?;
+        anyhow::ensure!(
+            !self.request_head_timeout.is_zero(),
+            "server.request_head_timeout_ms is 0; every request would be cut"
+        );
+        anyhow::ensure!(
+            self.max_connections > 0 && self.max_connections_per_address > 0,
+            "server.max_connections and server.max_connections_per_address must be more than 0"
+        );
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use actix_web::http::header::CONTENT_ENCODING;
+use actix_web::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, HeaderMap};
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpMessage, HttpRequest, mime};
 use percent_encoding::percent_decode;
@@ -47,6 +47,21 @@ pub async fn read_limited(payload: web::Payload, limits: BodyLimits) -> Result<B
                 limits.read_timeout.as_millis()
             ),
         )),
+    }
+}
+
+/// 413 when `headers` declare a body longer than `max_bytes`: known before a byte is read.
+pub fn declared_length_within(headers: &HeaderMap, max_bytes: usize) -> Result<(), ApiError> {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    match declared {
+        Some(length) if length > max_bytes as u64 => Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("request body is larger than {max_bytes} bytes (Content-Length: {length})"),
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::http::header;
+use actix_web::http::header::{self, HeaderMap};
 use actix_web::{FromRequest, HttpRequest, web};
 
 use crate::auth::Authenticator;
@@ -23,10 +23,10 @@ impl FromRequest for AuthenticatedUser {
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let authenticator = request.app_data::<web::Data<Authenticator>>().cloned();
-        let token = bearer_token(request);
+        let token = bearer_token(request.headers());
         // Behind a load balancer the peer is the balancer; the failure log wants the client.
         let peer = match request.app_data::<web::Data<TrustedProxies>>() {
-            Some(trusted) => trusted.client_of(request),
+            Some(trusted) => trusted.client_of(request.peer_addr(), request.headers()),
             None => request.peer_addr().map(|address| address.ip()),
         };
         Box::pin(async move {
@@ -44,8 +44,9 @@ impl FromRequest for AuthenticatedUser {
     }
 }
 
-fn bearer_token(request: &HttpRequest) -> Result<String, ApiError> {
-    let mut values = request.headers().get_all(header::AUTHORIZATION);
+/// The token of the one `Authorization: Bearer <token>` header.
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<String, ApiError> {
+    let mut values = headers.get_all(header::AUTHORIZATION);
     let value = values
         .next()
         .ok_or_else(|| unauthorized("missing Authorization header; send `Bearer <token>`"))?;

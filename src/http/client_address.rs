@@ -8,8 +8,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use actix_web::HttpRequest;
-use actix_web::http::header::{FORWARDED, HeaderName};
+use actix_web::http::header::{FORWARDED, HeaderMap, HeaderName};
 use ipnet::IpNet;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -34,18 +33,18 @@ impl TrustedProxies {
             .map(TrustedProxies)
     }
 
-    fn trusts(&self, address: IpAddr) -> bool {
+    pub(crate) fn trusts(&self, address: IpAddr) -> bool {
         let address = canonical(address);
         self.0.iter().any(|network| network.contains(&address))
     }
 
-    /// The client's address for `request`.
-    pub fn client_of(&self, request: &HttpRequest) -> Option<IpAddr> {
-        let peer = canonical(request.peer_addr()?.ip());
+    /// The client's address for a request from `peer` with `headers`.
+    pub fn client_of(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> Option<IpAddr> {
+        let peer = canonical(peer?.ip());
         if !self.trusts(peer) {
             return Some(peer);
         }
-        let forwarded = forwarded_chain(request);
+        let forwarded = forwarded_chain(headers);
         // Right to left: the first hop we do not trust is the client. A hop we cannot read
         // ends the walk at the last proxy that wrote one we could.
         let mut client = peer;
@@ -72,8 +71,7 @@ fn canonical(address: IpAddr) -> IpAddr {
 
 /// The addresses the proxies recorded, oldest first; `None` for an entry that is no address
 /// (`unknown`, an obfuscated identifier, garbage).
-fn forwarded_chain(request: &HttpRequest) -> Vec<Option<IpAddr>> {
-    let headers = request.headers();
+fn forwarded_chain(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
     let x_forwarded_for: Vec<&str> = headers
         .get_all(X_FORWARDED_FOR)
         .filter_map(|value| value.to_str().ok())
@@ -128,8 +126,9 @@ mod tests {
         for (name, value) in headers {
             request = request.append_header((*name, *value));
         }
+        let request = request.to_http_request();
         trusted
-            .client_of(&request.to_http_request())
+            .client_of(request.peer_addr(), request.headers())
             .unwrap()
             .to_string()
     }

@@ -17,8 +17,10 @@ use crate::http::middleware::REQUEST_ID;
 const PREFLIGHT_MAX_AGE_SECS: usize = 7200;
 
 /// The CORS middleware for `settings`: exact origins only, no credentials (the token travels
-/// in `Authorization`, not in cookies), and requests from other origins served without CORS
-/// headers, so a browser hides the answer while other clients are unaffected.
+/// in `Authorization`, not in cookies), and requests from other origins served without
+/// `Access-Control-Allow-Origin`, so a browser hides the answer while other clients are
+/// unaffected (actix-cors still adds `Access-Control-Expose-Headers` and `Vary` to every answer,
+/// which grant nothing without it).
 pub(crate) fn cors(settings: &CorsSettings) -> Cors {
     let methods = [
         Method::GET,

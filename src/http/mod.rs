@@ -2,11 +2,13 @@
 //! and the middleware around them. Raw input becomes domain types here and nowhere else.
 
 pub(crate) mod body;
-mod caller;
+pub(crate) mod caller;
 pub(crate) mod client_address;
 mod conditional;
+pub(crate) mod connection;
 pub(crate) mod cors;
 pub(crate) mod delete;
+pub(crate) mod expect;
 pub(crate) mod health;
 pub(crate) mod list;
 pub(crate) mod metrics;

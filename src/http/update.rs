@@ -8,7 +8,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::domain::session::ChangeResult;
 use crate::error::{ApiError, ErrorBody, Unauthenticated, precondition_failed, quota_exceeded};
 use crate::http::body::{
-    BodyLimits, FormUpdate, JsonUpdate, body_kind, parse_update, read_limited,
+    BodyLimits, FormUpdate, JsonUpdate, body_kind, declared_length_within, parse_update,
+    read_limited,
 };
 use crate::http::caller::AuthenticatedUser;
 use crate::http::conditional::precondition;
@@ -67,6 +68,8 @@ pub async fn update_session(
     let key = session_key(user, &path)?;
     let precondition = precondition(&request)?;
     let kind = body_kind(&request)?;
+    // Known from the head: refused before a byte of the body is read.
+    declared_length_within(request.headers(), limits.max_bytes)?;
     let admission = registry.admit()?;
     let body = read_limited(payload, **limits).await?;
     let change = parse_update(kind, &body)?;

@@ -1,6 +1,6 @@
 //! A page on an allowed origin can call the API from a browser: preflights are answered without
 //! a token or the database, and every answer (errors included) carries the CORS headers. A page
-//! on any other origin gets no CORS headers, so its browser hides every answer.
+//! on any other origin gets no `Access-Control-Allow-Origin`, so its browser hides every answer.
 
 use std::time::Duration;
 

@@ -11,6 +11,7 @@ mod browser;
 mod burst_tool;
 mod capacity;
 mod conditional;
+mod connections;
 mod consistent_reads;
 mod contract;
 mod cors;
