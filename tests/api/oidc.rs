@@ -669,22 +669,34 @@ async fn failed_jwks_fetches(app: &TestApp) -> f64 {
         .sum()
 }
 
-#[actix_web::test]
-async fn a_100_mb_jwks_costs_little_memory_stalls_nothing_and_the_cached_keys_stay_in_use() {
-    // Arrange: one HTTP worker, so /healthz waits if the fetch holds it; a fetch timeout long
-    // enough that only the byte bound can stop the read.
-    let _alone = MEMORY_MEASURED.lock().await;
-    let key = SigningKey::rsa(0, "cached");
-    let (issuer, _db, app) = issuer_and_app(&[&key], |settings| {
+/// An issuer publishing `key` and one instance with one HTTP worker (so /healthz waits if a
+/// fetch holds it), keys refetched whenever asked, a fetch timeout long enough that only a bound
+/// stops a read, and `key` fetched once already; settings changed further by `tweak`.
+async fn one_worker_with_keys_cached(
+    key: &SigningKey,
+    tweak: impl FnOnce(&mut email_sessions::Settings),
+) -> (TestIssuer, TestApp) {
+    let (issuer, _db, app) = issuer_and_app(&[key], |settings| {
         settings.server.workers = 1;
         settings.auth.jwks_refetch_interval = Duration::ZERO;
         settings.auth.jwks_fetch_timeout = Duration::from_secs(60);
+        tweak(settings);
     })
     .await;
     assert_eq!(
         app.mint(&key.sign(&issuer.claims("warm"))).await.status(),
         201
     );
+    (issuer, app)
+}
+
+#[actix_web::test]
+async fn a_100_mb_jwks_costs_little_memory_stalls_nothing_and_the_cached_keys_stay_in_use() {
+    // Arrange: one HTTP worker, so /healthz waits if the fetch holds it; a fetch timeout long
+    // enough that only the byte bound can stop the read.
+    let _alone = MEMORY_MEASURED.lock().await;
+    let key = SigningKey::rsa(0, "cached");
+    let (issuer, app) = one_worker_with_keys_cached(&key, |_| {}).await;
     issuer.serve_oversized(Oversized::Streamed(100_000_000));
     let failed_before = failed_jwks_fetches(&app).await;
     let before = resident_kib();
@@ -797,18 +809,11 @@ async fn a_big_key_set_within_the_bounds_is_read_off_the_http_worker() {
     // Arrange: one HTTP worker, bounds far above a set of many usable keys.
     let _alone = MEMORY_MEASURED.lock().await;
     let key = SigningKey::rsa(0, "k");
-    let (issuer, _db, app) = issuer_and_app(&[&key], |settings| {
-        settings.server.workers = 1;
-        settings.auth.jwks_refetch_interval = Duration::ZERO;
-        settings.auth.jwks_fetch_timeout = Duration::from_secs(60);
+    let (issuer, app) = one_worker_with_keys_cached(&key, |settings| {
         settings.auth.jwks_max_bytes = 1 << 30;
         settings.auth.jwks_max_keys = 1_000_000;
     })
     .await;
-    assert_eq!(
-        app.mint(&key.sign(&issuer.claims("warm"))).await.status(),
-        201
-    );
     const KEYS: usize = 50_000;
     issuer.publish_copies(&key, "big", KEYS);
 

@@ -55,21 +55,24 @@ impl HeadScan {
     }
 }
 
-/// `io`, whose request heads must each arrive within `timeout` of their first byte.
-pub(crate) struct HeadDeadline<IO> {
+/// `io`, whose request heads must each arrive within `timeout` of their first byte, holding
+/// `held` (the connection's place among the bounds) for as long as it lives.
+pub struct HeadDeadline<IO, H> {
     io: IO,
     timeout: Duration,
     phase: Phase,
     deadline: Pin<Box<Sleep>>,
+    _held: H,
 }
 
-impl<IO> HeadDeadline<IO> {
-    pub(crate) fn new(io: IO, timeout: Duration) -> HeadDeadline<IO> {
+impl<IO, H> HeadDeadline<IO, H> {
+    pub(super) fn new(io: IO, timeout: Duration, held: H) -> HeadDeadline<IO, H> {
         HeadDeadline {
             io,
             timeout,
             phase: Phase::BetweenRequests,
             deadline: Box::pin(tokio::time::sleep(timeout)),
+            _held: held,
         }
     }
 
@@ -99,7 +102,7 @@ impl<IO> HeadDeadline<IO> {
     }
 }
 
-impl<IO: AsyncRead + Unpin> AsyncRead for HeadDeadline<IO> {
+impl<IO: AsyncRead + Unpin, H: Unpin> AsyncRead for HeadDeadline<IO, H> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -124,7 +127,7 @@ impl<IO: AsyncRead + Unpin> AsyncRead for HeadDeadline<IO> {
     }
 }
 
-impl<IO: AsyncWrite + Unpin> AsyncWrite for HeadDeadline<IO> {
+impl<IO: AsyncWrite + Unpin, H: Unpin> AsyncWrite for HeadDeadline<IO, H> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -179,7 +182,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_write_ends_the_request_unless_it_is_a_100_continue() {
-        let mut connection = HeadDeadline::new((), Duration::from_secs(5));
+        let mut connection = HeadDeadline::new((), Duration::from_secs(5), ());
         connection.observe_read(b"PUT /x HTTP/1.1\r\nExpect: 100-continue\r\n\r\n");
         assert_eq!(connection.phase, Phase::Served);
         connection.observe_write(b"HTTP/1.1 100 Continue\r\n\r\n");

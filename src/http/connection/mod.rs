@@ -7,17 +7,16 @@ mod limits;
 
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use actix_web::rt::net::TcpStream;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::AsyncWriteExt;
 
-use head_deadline::HeadDeadline;
+pub use head_deadline::HeadDeadline;
 pub use limits::ConnectionLimits;
-use limits::{ConnectionPlace, Refusal};
+pub use limits::ConnectionPlace;
+use limits::Refusal;
 
 use crate::metric_names;
 
@@ -25,10 +24,7 @@ use crate::metric_names;
 const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// An admitted connection, holding its place until it closes.
-pub struct Connection {
-    io: HeadDeadline<TcpStream>,
-    _place: ConnectionPlace,
-}
+pub type Connection = HeadDeadline<TcpStream, ConnectionPlace>;
 
 /// Admits `stream` within `limits`, each of its request heads bounded by `head_timeout`; a
 /// refused one is answered 503 (as far as its send buffer takes it at once) and closed.
@@ -47,11 +43,7 @@ pub async fn admit(
         // A peer whose address cannot be read has already gone.
         None => return Err(io::Error::other("peer address unreadable")),
     };
-    let connection = Connection {
-        io: HeadDeadline::new(stream, head_timeout),
-        _place: place,
-    };
-    Ok((connection, peer))
+    Ok((HeadDeadline::new(stream, head_timeout, place), peer))
 }
 
 async fn refuse(stream: &mut TcpStream, refusal: Refusal) {
@@ -76,44 +68,4 @@ async fn refuse(stream: &mut TcpStream, refusal: Refusal) {
     // Hardly waits: a client that cannot take the answer at once gets the close alone.
     let _ =
         tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, stream.write_all(response.as_bytes())).await;
-}
-
-impl AsyncRead for Connection {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Connection {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
-    }
 }
