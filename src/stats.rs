@@ -107,12 +107,16 @@ impl Stats {
     }
 
     /// A batch of `size` updates changed nothing and was answered after a
-    /// plain read, so none of them cost a write.
-    pub fn record_noop_read(&self, size: usize) {
-        self.inner.noop_reads.fetch_add(1, Ordering::Relaxed);
-        counter!(names::NOOP_READS).increment(1);
+    /// plain read (shared with other sessions'), so none of them cost a write.
+    pub fn record_noop_answer(&self, size: usize) {
         self.record_collapsed(size);
         histogram!(names::BATCH_SIZE).record(size as f64);
+    }
+
+    /// One plain read confirmed the versions of one or more sessions' no-op batches.
+    pub fn record_version_read(&self) {
+        self.inner.noop_reads.fetch_add(1, Ordering::Relaxed);
+        counter!(names::NOOP_READS).increment(1);
     }
 
     fn record_collapsed(&self, count: usize) {

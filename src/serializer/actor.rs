@@ -15,6 +15,7 @@ use crate::domain::session::{ChangeResult, Session};
 use crate::serializer::UpdateError;
 use crate::serializer::batch::{self, Segment, write_segment};
 use crate::serializer::registry::{RegistryLink, UserPlace};
+use crate::serializer::version_reads::VersionReads;
 use crate::stats::Stats;
 use crate::storage::{StorageError, Store};
 
@@ -80,6 +81,8 @@ pub(super) struct Update {
 pub(super) struct ActorSettings {
     /// Where batches are written.
     pub(super) store: Store,
+    /// Where no-op batches confirm the stored version.
+    pub(super) version_reads: VersionReads,
     /// This instance's counters.
     pub(super) stats: Stats,
     /// The way out of the registry when idle.
@@ -140,6 +143,7 @@ impl SessionActor {
         // batch, if any, holds its own), so a drain cannot end in between.
         let in_flight = self.settings.batches.token();
         let store = self.settings.store.clone();
+        let version_reads = self.settings.version_reads.clone();
         let stats = self.settings.stats.clone();
         let key = self.key.clone();
         let mut known = self.known.clone();
@@ -147,7 +151,16 @@ impl SessionActor {
             let mut written = Vec::with_capacity(segments.len());
             let mut segments = segments.into_iter();
             while let Some(segment) = segments.next() {
-                match write_segment(&store, &stats, &key, &segment, known.as_ref()).await {
+                match write_segment(
+                    &store,
+                    &version_reads,
+                    &stats,
+                    &key,
+                    &segment,
+                    known.as_ref(),
+                )
+                .await
+                {
                     Ok(result) => {
                         if let ChangeResult::Stored(stored) = &result {
                             known = Some(stored.session.clone());

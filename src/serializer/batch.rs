@@ -6,8 +6,9 @@
 //! judged on its own, in arrival order, against the state as the batch has left it, so a stale
 //! request fails without spoiling the requests around it; the database judges it under the row
 //! lock. And a segment whose result equals the stored state costs no write transaction: when
-//! the actor's last known state already has the content, one plain read of `version` confirms
-//! no other instance changed the row meanwhile.
+//! the actor's last known state already has the content, a plain read of `version` confirms
+//! no other instance changed the row meanwhile (one read shared with other sessions waiting
+//! for theirs, `version_reads`).
 //!
 //! [`write_segment`] is the one place a segment reaches the database, so it is also where what it
 //! cost is counted ([`Stats`]).
@@ -18,6 +19,7 @@ use crate::domain::content::Change;
 use crate::domain::identity::SessionKey;
 use crate::domain::precondition::Precondition;
 use crate::domain::session::{ChangeResult, Session, StoredChange};
+use crate::serializer::version_reads::VersionReads;
 use crate::stats::Stats;
 use crate::storage::{StorageError, Store};
 
@@ -59,6 +61,7 @@ pub(super) fn plan<R>(
 /// database confirms `known` is current; counts what it cost either way.
 pub(super) async fn write_segment<R>(
     store: &Store,
+    version_reads: &VersionReads,
     stats: &Stats,
     key: &SessionKey,
     segment: &Segment<R>,
@@ -68,9 +71,9 @@ pub(super) async fn write_segment<R>(
     if let Some(known) = known
         && segment.precondition.is_unconditional()
         && segment.change.is_noop_for(&known.content)
-        && store.current_version(key).await? == Some(known.version)
+        && version_reads.current(key.clone()).await? == Some(known.version)
     {
-        stats.record_noop_read(requests);
+        stats.record_noop_answer(requests);
         return Ok(ChangeResult::Stored(StoredChange {
             session: known.clone(),
             created: false,

@@ -12,6 +12,7 @@
 mod actor;
 mod batch;
 mod registry;
+mod version_reads;
 
 pub use registry::Registry;
 

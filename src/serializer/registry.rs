@@ -33,6 +33,7 @@ use crate::domain::identity::{SessionKey, UserId};
 use crate::domain::precondition::Precondition;
 use crate::domain::session::ChangeResult;
 use crate::serializer::actor::{ActorPlaces, ActorSettings, Answer, SessionActor, Update, Waiter};
+use crate::serializer::version_reads::VersionReads;
 use crate::serializer::{Bound, UpdateError};
 use crate::stats::Stats;
 use crate::storage::Store;
@@ -61,6 +62,7 @@ struct RegistryInner {
     // held across an `.await`.
     actors: DashMap<SessionKey, SessionHandle>,
     store: Store,
+    version_reads: VersionReads,
     stats: Stats,
     settings: SessionSettings,
     // All actors run on one dedicated arbiter, so their lifetime is ours, not
@@ -103,6 +105,7 @@ impl Registry {
         Registry {
             inner: Arc::new(RegistryInner {
                 actors: DashMap::new(),
+                version_reads: VersionReads::new(store.clone(), stats.clone()),
                 store,
                 stats,
                 in_flight: Arc::new(Semaphore::new(places(settings.max_in_flight_updates))),
@@ -282,6 +285,7 @@ impl Registry {
         self.inner.stats.record_actor_started();
         let settings = ActorSettings {
             store: self.inner.store.clone(),
+            version_reads: self.inner.version_reads.clone(),
             stats: self.inner.stats.clone(),
             registry: RegistryLink(Arc::downgrade(&self.inner)),
             batches: self.inner.batches.clone(),

@@ -75,6 +75,12 @@ const SELECT_PAGE_AFTER: &str = select_page!("AND (created_at, session_id) < ($3
 const SELECT_VERSION: &str =
     "SELECT version FROM email_sessions WHERE user_id = $1 AND session_id = $2";
 
+// Ordered as the keys were given; a key without a row gets a NULL version.
+const SELECT_VERSIONS: &str = "SELECT s.version
+     FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS k(user_id, session_id, position)
+     LEFT JOIN email_sessions s ON s.user_id = k.user_id AND s.session_id = k.session_id
+     ORDER BY k.position";
+
 // See sql/functions/mint_email_session.sql.
 const MINT: &str = "SELECT outcome, created_at, updated_at
      FROM mint_email_session(p_user_id => $1, p_session_id => $2, p_quota => $3)";
@@ -239,6 +245,26 @@ pub async fn current_version(
     row.map(|row| row.try_get("version"))
         .transpose()
         .map_err(Into::into)
+}
+
+/// The stored versions of `keys`, in their order (`None` where a session does not exist), in
+/// one statement.
+pub async fn current_versions(
+    client: &impl GenericClient,
+    keys: &[SessionKey],
+) -> anyhow::Result<Vec<Option<i64>>> {
+    let (user_ids, session_ids): (Vec<i64>, Vec<&str>) = keys
+        .iter()
+        .map(|key| (key.user_id.0, key.session_id.as_str()))
+        .unzip();
+    let statement = client.prepare_cached(SELECT_VERSIONS).await?;
+    let rows = client
+        .query(&statement, &[&user_ids, &session_ids])
+        .await
+        .context("reading session versions")?;
+    rows.iter()
+        .map(|row| row.try_get("version").map_err(Into::into))
+        .collect()
 }
 
 /// Creates an empty session if the quota allows; `None` when the owner already has one by that ID

@@ -71,6 +71,15 @@ impl Store {
             .await
     }
 
+    /// The stored versions of `keys`, in their order, in one statement.
+    pub async fn current_versions(
+        &self,
+        keys: &[SessionKey],
+    ) -> Result<Vec<Option<i64>>, StorageError> {
+        self.retrying(async |client| sessions::current_versions(client, keys).await)
+            .await
+    }
+
     /// Reads a session of its owner.
     pub async fn read(&self, key: &SessionKey) -> Result<Option<Session>, StorageError> {
         self.retrying(async |client| sessions::load(client, key).await)

@@ -70,3 +70,32 @@ async fn bursts_on_many_sessions_at_once_stay_separate() {
     }
     assert_eq!(app.stats.snapshot().write_transactions(), 10);
 }
+
+#[actix_web::test]
+async fn repeats_over_many_sessions_share_their_version_reads() {
+    // Arrange: 100 sessions written, each actor knowing what it wrote.
+    let (app, _db, token) = spawn_app().await;
+    let ids: Vec<String> = (0..100).map(|i| format!("shared-{i}")).collect();
+    join_all(ids.iter().map(|id| app.put_form(&token, id, BODY))).await;
+    let before = app.stats.snapshot();
+
+    // Act: each session's content again, all at once.
+    let responses = join_all(ids.iter().map(|id| app.put_form(&token, id, BODY))).await;
+
+    // Assert: answered from memory, each after a read; the reads were shared.
+    for response in responses {
+        let (status, session) = status_and_json(response).await;
+        assert_eq!(
+            (status, session["version"].as_i64()),
+            (200, Some(1)),
+            "{session}"
+        );
+    }
+    let after = app.stats.snapshot();
+    assert_eq!(after.write_transactions(), before.write_transactions());
+    let reads = after.noop_reads - before.noop_reads;
+    assert!(
+        (1..=20).contains(&reads),
+        "{reads} version reads for 100 sessions"
+    );
+}

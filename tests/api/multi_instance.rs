@@ -76,3 +76,30 @@ async fn many_concurrent_writers_on_one_row_stay_clean() {
         assert_first_touch_race_is_clean(&apps, &db, &token, &format!("many-{round}"), 100).await;
     }
 }
+
+#[actix_web::test]
+async fn a_repeat_after_another_instance_wrote_is_never_answered_from_memory() {
+    // Arrange: the first instance's actor knows X at version 1; the second then writes Y.
+    let (first, second, db, token) = two_instances().await;
+    let x = "to=x@x.com&subject=X";
+    first.put_form(&token, "s1", x).await;
+    second.put_form(&token, "s1", "to=y@x.com&subject=Y").await;
+    let reads_before = first.stats.snapshot().noop_reads;
+
+    // Act: X again on the first instance, whose memory says it changes nothing.
+    let (status, session) = status_and_json(first.put_form(&token, "s1", x).await).await;
+
+    // Assert: the read showed the row had moved on, so X was written again.
+    assert_eq!(status, 200, "{session}");
+    assert_eq!(
+        (session["version"].as_i64(), session["subject"].as_str()),
+        (Some(3), Some("X"))
+    );
+    let stored = db.stored(&token, "s1").await.unwrap();
+    assert_eq!((stored.version, stored.subject.as_deref()), (3, Some("X")));
+    assert_eq!(
+        first.stats.snapshot().noop_reads - reads_before,
+        1,
+        "one version read"
+    );
+}
