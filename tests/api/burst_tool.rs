@@ -23,6 +23,7 @@ fn args(urls: Vec<String>, mode: Mode, users: usize) -> BurstArgs {
         ceiling: false,
         run_id: None,
         timeout_secs: 30,
+        service_pid: None,
     }
 }
 

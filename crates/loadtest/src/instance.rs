@@ -106,6 +106,11 @@ impl Instance {
         Ok(None)
     }
 
+    /// The instance's process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The instance's peak resident memory in KiB (`VmHWM`).
     pub fn peak_rss_kib(&self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;

@@ -122,7 +122,7 @@ async fn run_on(args: &BenchArgs, database: &BenchDatabase) -> anyhow::Result<()
     let mut measured = Vec::new();
     for scenario in &MATRIX {
         eprintln!("{}", scenario.name);
-        let burst_args = burst_args(scenario, &instance.url, args.scale_down.get());
+        let burst_args = burst_args(scenario, &instance, args.scale_down.get());
         let report = burst::run(&burst_args, tokens.clone()).await?;
         eprint!("{}", report.render_text());
         measured.push(Measured {
@@ -131,7 +131,7 @@ async fn run_on(args: &BenchArgs, database: &BenchDatabase) -> anyhow::Result<()
         });
     }
     eprintln!("/healthz ceiling");
-    let ceiling_args = burst_args(&MATRIX[0], &instance.url, args.scale_down.get());
+    let ceiling_args = burst_args(&MATRIX[0], &instance, args.scale_down.get());
     let ceiling = burst::measure_ceiling(&ceiling_args).await?;
     eprintln!("pgbench: the locked-update rate, then the write function's own rate");
     let locked_rate = pgbench::locked_update_rate(database.config(), &url, CONNECTIONS, 10).await?;
@@ -144,7 +144,7 @@ async fn run_on(args: &BenchArgs, database: &BenchDatabase) -> anyhow::Result<()
         database.config(),
         &url,
         &instance,
-        &burst_args(&MATRIX[1], &instance.url, args.scale_down.get()),
+        &burst_args(&MATRIX[1], &instance, args.scale_down.get()),
         tokens.clone(),
         &environment,
     )
@@ -179,10 +179,11 @@ async fn run_on(args: &BenchArgs, database: &BenchDatabase) -> anyhow::Result<()
     Ok(())
 }
 
-fn burst_args(scenario: &Scenario, url: &str, scale_down: usize) -> BurstArgs {
+fn burst_args(scenario: &Scenario, instance: &Instance, scale_down: usize) -> BurstArgs {
     let count = |n: usize| NonZeroUsize::new((n / scale_down).max(1)).expect("at least 1");
     BurstArgs {
-        urls: vec![url.to_owned()],
+        urls: vec![instance.url.clone()],
+        service_pid: Some(instance.pid()),
         sessions: count(scenario.sessions),
         duplicates: NonZeroUsize::new(scenario.duplicates).expect("matrix has D >= 1"),
         users: NonZeroUsize::new(scenario.users).expect("matrix has U >= 1"),

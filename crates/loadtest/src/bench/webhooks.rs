@@ -131,6 +131,8 @@ fn with_url(args: &BurstArgs, url: &str) -> BurstArgs {
     BurstArgs {
         urls: vec![url.to_owned()],
         run_id: None,
+        // Another instance: its CPU is not what these figures compare.
+        service_pid: None,
         ..args.clone()
     }
 }

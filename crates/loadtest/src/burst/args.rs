@@ -86,6 +86,11 @@ pub struct BurstArgs {
     /// Seconds one request may take before it counts as failed.
     #[arg(long, value_name = "SECS", default_value = "30")]
     pub timeout_secs: u64,
+
+    /// The service's process ID on this machine: the report then gives its CPU time per
+    /// request in each phase (from /proc/<pid>/stat).
+    #[arg(long, value_name = "PID")]
+    pub service_pid: Option<u32>,
 }
 
 /// Whose tokens the burst sends: given ones, or users it creates when told to.

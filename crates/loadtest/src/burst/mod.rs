@@ -13,6 +13,7 @@
 
 mod args;
 mod metrics_scrape;
+mod service_cpu;
 mod plan;
 mod progress;
 mod readback;
@@ -80,8 +81,12 @@ pub async fn run(args: &BurstArgs, tokens: Vec<String>) -> anyhow::Result<Report
     runner::check_tokens(&targets, &run_id).await?;
 
     let before = metrics_scrape::scrape_all(&targets.client, &targets.base_urls).await;
-    let burst = runner::fire_burst(&targets, &plan).await?;
+    let cpu_before = args.service_pid.and_then(service_cpu::cpu_time);
+    let mut burst = runner::fire_burst(&targets, &plan).await?;
+    let cpu_after = args.service_pid.and_then(service_cpu::cpu_time);
     let after = metrics_scrape::scrape_all(&targets.client, &targets.base_urls).await;
+    burst.summary.service_cpu_us_per_request =
+        service_cpu::micros_per_request(cpu_before, cpu_after, burst.summary.requests);
 
     let observed = readback::read_back(&targets, &plan, burst.answered).await?;
     let failures = verify::check(&plan.sessions, &observed);
@@ -115,7 +120,12 @@ pub async fn measure_ceiling(args: &BurstArgs) -> anyhow::Result<LoadSummary> {
     let targets = targets(args)?;
     runner::check_reachable(&targets.client, &targets.base_urls).await?;
     let requests = args.sessions.get() * args.users.get() * args.duplicates.get();
-    runner::fire_ceiling(&targets, requests).await
+    let cpu_before = args.service_pid.and_then(service_cpu::cpu_time);
+    let mut summary = runner::fire_ceiling(&targets, requests).await?;
+    let cpu_after = args.service_pid.and_then(service_cpu::cpu_time);
+    summary.service_cpu_us_per_request =
+        service_cpu::micros_per_request(cpu_before, cpu_after, summary.requests);
+    Ok(summary)
 }
 
 /// A fresh client and the URLs, without tokens.
@@ -154,6 +164,7 @@ mod tests {
             ceiling: false,
             run_id: None,
             timeout_secs: 1,
+            service_pid: None,
         };
         let users = BurstUsers {
             tokens: Vec::new(),

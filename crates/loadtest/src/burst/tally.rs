@@ -122,6 +122,8 @@ pub struct LoadSummary {
     pub latency: LatencySummary,
     /// Outcomes.
     pub statuses: StatusCounts,
+    /// The service's CPU time per request in this phase, when its process ID was given.
+    pub service_cpu_us_per_request: Option<f64>,
 }
 
 /// Accumulates exchanges into a [`LoadSummary`].
@@ -186,6 +188,7 @@ impl Tally {
                 max_us: histogram.max(),
             },
             statuses: self.statuses,
+            service_cpu_us_per_request: None,
         }
     }
 }
