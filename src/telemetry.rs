@@ -90,14 +90,11 @@ pub struct SessionRootSpan;
 
 impl RootSpanBuilder for SessionRootSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        let request_id = request
-            .extensions()
-            .get::<RequestId>()
-            .map(ToString::to_string)
-            .unwrap_or_default();
+        let request_id = request.extensions().get::<RequestId>().copied();
+        // Field values are only evaluated when the span is enabled: at `warn`, no string is built.
         tracing::info_span!(
             "HTTP request",
-            request_id = %request_id,
+            request_id = %request_id.map(|id| id.to_string()).unwrap_or_default(),
             http.method = %request.method(),
             // No path: a session ID that failed its check is whatever the client sent (an
             // address, say). The route pattern (`http.route`) and a valid `session_id` say enough.

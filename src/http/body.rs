@@ -98,7 +98,7 @@ pub(crate) struct JsonUpdate {
 }
 
 /// How an update body is written, read from the headers before the body itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BodyKind {
     /// `application/x-www-form-urlencoded` (also when no Content-Type is given, which is what
     /// `curl -d` and the plugin send).

@@ -16,6 +16,7 @@ pub(crate) mod middleware;
 pub(crate) mod mint;
 mod openapi;
 pub(crate) mod read;
+mod recent_changes;
 pub(crate) mod routes;
 pub(crate) mod session_json;
 pub(crate) mod update;

@@ -8,11 +8,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::domain::session::ChangeResult;
 use crate::error::{ApiError, ErrorBody, Unauthenticated, precondition_failed, quota_exceeded};
 use crate::http::body::{
-    BodyLimits, FormUpdate, JsonUpdate, body_kind, declared_length_within, parse_update,
-    read_limited,
+    BodyLimits, FormUpdate, JsonUpdate, body_kind, declared_length_within, read_limited,
 };
 use crate::http::caller::AuthenticatedUser;
 use crate::http::conditional::precondition;
+use crate::http::recent_changes::parse_update_remembered;
 use crate::http::session_json::{SessionJson, session_response};
 use crate::http::session_key;
 use crate::serializer::Registry;
@@ -72,7 +72,7 @@ pub async fn update_session(
     declared_length_within(request.headers(), limits.max_bytes)?;
     let admission = registry.admit()?;
     let body = read_limited(payload, **limits).await?;
-    let change = parse_update(kind, &body)?;
+    let change = parse_update_remembered(kind, &body)?;
     tracing::debug!(
         recipients = change.recipients.as_ref().map(|r| r.len()),
         subject = change.subject.is_some(),

@@ -13,12 +13,12 @@
 
 mod args;
 mod metrics_scrape;
-mod service_cpu;
 mod plan;
 mod progress;
 mod readback;
 mod report;
 mod runner;
+mod service_cpu;
 mod tally;
 mod verify;
 mod wire;

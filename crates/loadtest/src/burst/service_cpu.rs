@@ -22,11 +22,17 @@ fn parse_stat(stat: &str) -> Option<Duration> {
     // Fields 3.. follow the name: utime and stime are fields 14 and 15.
     let utime: u64 = fields.nth(11)?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
-    Some(Duration::from_micros((utime + stime) * 1_000_000 / TICKS_PER_SEC))
+    Some(Duration::from_micros(
+        (utime + stime) * 1_000_000 / TICKS_PER_SEC,
+    ))
 }
 
 /// Microseconds of CPU per request between two readings.
-pub fn micros_per_request(before: Option<Duration>, after: Option<Duration>, requests: u64) -> Option<f64> {
+pub fn micros_per_request(
+    before: Option<Duration>,
+    after: Option<Duration>,
+    requests: u64,
+) -> Option<f64> {
     let spent = after?.checked_sub(before?)?;
     (requests > 0).then(|| spent.as_secs_f64() * 1e6 / requests as f64)
 }
@@ -37,7 +43,8 @@ mod tests {
 
     #[test]
     fn utime_and_stime_are_read_after_the_command_name() {
-        let stat = "4242 (email (sessions)) S 1 4242 4242 0 -1 4194560 2000 0 0 0 150 25 0 0 20 0 9";
+        let stat =
+            "4242 (email (sessions)) S 1 4242 4242 0 -1 4194560 2000 0 0 0 150 25 0 0 20 0 9";
         assert_eq!(parse_stat(stat), Some(Duration::from_millis(1750)));
     }
 
