@@ -6,9 +6,9 @@
 //! judged on its own, in arrival order, against the state as the batch has left it, so a stale
 //! request fails without spoiling the requests around it; the database judges it under the row
 //! lock. And a segment whose result equals the stored state costs no write transaction: when
-//! the actor's last known state already has the content, a plain read of `version` confirms
-//! no other instance changed the row meanwhile (one read shared with other sessions waiting
-//! for theirs, `version_reads`).
+//! the actor's last known state already has the content, a read of `version` confirms no other
+//! instance changed the row meanwhile: riding along on another session's write, or one read
+//! shared by every session waiting (`version_reads`).
 //!
 //! [`write_segment`] is the one place a segment reaches the database, so it is also where what it
 //! cost is counted ([`Stats`]).
@@ -80,9 +80,21 @@ pub(super) async fn write_segment<R>(
             applied: false,
         }));
     }
-    let result = store
-        .apply_change(key, &segment.change, &segment.precondition)
-        .await?;
+    // Confirmations waiting for a read of their own come along in this write's statement.
+    let riders = version_reads.write_starting();
+    let written = store
+        .apply_change(key, &segment.change, &segment.precondition, riders.keys())
+        .await;
+    let result = match written {
+        Ok((result, riders_versions)) => {
+            riders.answer(Ok(riders_versions));
+            result
+        }
+        Err(error) => {
+            riders.answer(Err(error.failure()));
+            return Err(error);
+        }
+    };
     let applied = matches!(&result, ChangeResult::Stored(stored) if stored.applied);
     stats.record_write(requests, applied);
     Ok(result)

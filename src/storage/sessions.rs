@@ -24,8 +24,18 @@ use crate::domain::{Recipient, RecipientList, SessionId};
 // The whole write of a batch, in one round trip: create-or-find, row lock,
 // precondition, compare, replace, bump. Named arguments, so the call reads
 // against sql/functions/apply_email_session_change.sql line by line.
+// Also reads, from the statement's own snapshot (taken when it starts, so after whatever asked
+// for them), the versions of other sessions whose no-op batches wait for one: they ride along
+// on a write that happens anyway instead of costing a read of their own (see
+// serializer::version_reads).
 const APPLY_CHANGE: &str = "SELECT quota_exceeded, precondition_failed, created, applied,
-            version, subject, emails, names, created_at, updated_at
+            version, subject, emails, names, created_at, updated_at,
+            ARRAY(SELECT s.version
+                  FROM unnest($14::bigint[], $15::text[])
+                       WITH ORDINALITY AS k(user_id, session_id, position)
+                  LEFT JOIN email_sessions s
+                         ON s.user_id = k.user_id AND s.session_id = k.session_id
+                  ORDER BY k.position) AS riders_versions
      FROM apply_email_session_change(
          p_user_id => $1, p_session_id => $2,
          p_set_subject => $3, p_subject => $4,
@@ -96,14 +106,20 @@ pub struct WriteRules {
 
 /// Applies `change` to the session if `precondition` holds for the row read under its lock,
 /// creating the session first when it does not exist (unless the precondition needs it to), in
-/// one statement (and so one transaction of its own).
+/// one statement (and so one transaction of its own); in the same statement, reads the stored
+/// versions of `riders` (`None` where one does not exist), in their order.
 pub async fn apply_change(
     client: &impl GenericClient,
     key: &SessionKey,
     change: &Change,
     precondition: &Precondition,
     rules: &WriteRules,
-) -> anyhow::Result<ChangeResult> {
+    riders: &[SessionKey],
+) -> anyhow::Result<(ChangeResult, Vec<Option<i64>>)> {
+    let (rider_users, rider_sessions): (Vec<i64>, Vec<&str>) = riders
+        .iter()
+        .map(|rider| (rider.user_id.0, rider.session_id.as_str()))
+        .unzip();
     let (emails, names): (Vec<&str>, Vec<Option<&str>>) = change
         .recipients
         .iter()
@@ -131,21 +147,25 @@ pub async fn apply_change(
                 &if_none_match_any,
                 &rules.daily_quota,
                 &rules.webhooks,
+                &rider_users,
+                &rider_sessions,
             ],
         )
         .await
         .context("applying the change")?;
-    if row.try_get("quota_exceeded")? {
-        return Ok(ChangeResult::QuotaExceeded);
-    }
-    if row.try_get("precondition_failed")? {
-        return Ok(ChangeResult::PreconditionFailed);
-    }
-    Ok(ChangeResult::Stored(StoredChange {
-        created: row.try_get("created")?,
-        applied: row.try_get("applied")?,
-        session: Arc::new(session_from_row(&row, key.session_id.clone())?),
-    }))
+    let riders_versions: Vec<Option<i64>> = row.try_get("riders_versions")?;
+    let result = if row.try_get("quota_exceeded")? {
+        ChangeResult::QuotaExceeded
+    } else if row.try_get("precondition_failed")? {
+        ChangeResult::PreconditionFailed
+    } else {
+        ChangeResult::Stored(StoredChange {
+            created: row.try_get("created")?,
+            applied: row.try_get("applied")?,
+            session: Arc::new(session_from_row(&row, key.session_id.clone())?),
+        })
+    };
+    Ok((result, riders_versions))
 }
 
 /// The SQL function's pair for one header: the listed versions (NULL when absent) and `*`.

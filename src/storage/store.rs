@@ -53,14 +53,16 @@ impl Store {
 
     /// Applies `change` to the session if `precondition` holds, creating it when absent and
     /// allowed (see [`sessions::apply_change`]).
+    /// Reads in the same statement the stored versions of `riders`, in their order.
     pub async fn apply_change(
         &self,
         key: &SessionKey,
         change: &Change,
         precondition: &Precondition,
-    ) -> Result<ChangeResult, StorageError> {
+        riders: &[SessionKey],
+    ) -> Result<(ChangeResult, Vec<Option<i64>>), StorageError> {
         self.retrying(async |client| {
-            sessions::apply_change(client, key, change, precondition, &self.rules).await
+            sessions::apply_change(client, key, change, precondition, &self.rules, riders).await
         })
         .await
     }

@@ -103,3 +103,69 @@ async fn a_repeat_after_another_instance_wrote_is_never_answered_from_memory() {
         "one version read"
     );
 }
+
+#[actix_web::test]
+async fn a_confirmation_riding_on_another_sessions_write_still_sees_another_instances_change() {
+    // Arrange: the first instance knows A at version 1; the second then writes A. A write of
+    // "held" on the first instance waits for a row lock this test holds, so a write is under
+    // way there and a confirmation must wait for the next write to start.
+    let (first, second, db, token) = two_instances().await;
+    let a = "to=a@x.com&subject=A";
+    first.put_form(&token, "a", a).await;
+    first.put_form(&token, "held", "subject=Before").await;
+    second
+        .put_form(&token, "a", "subject=Changed elsewhere")
+        .await;
+    let mut locker = db.client().await;
+    let lock = locker.transaction().await.unwrap();
+    let user_id = db.user_of(&token).await;
+    lock.execute(
+        "SELECT 1 FROM email_sessions WHERE user_id = $1 AND session_id = 'held' FOR UPDATE",
+        &[&user_id],
+    )
+    .await
+    .unwrap();
+    let reads_before = first.stats.snapshot().noop_reads;
+
+    // Act: the held write, A's repeat (its actor knows it changes nothing), then another
+    // session's first write, which takes A's confirmation along.
+    let held = actix_web::rt::spawn({
+        let (address, token) = (first.address.clone(), token.clone());
+        async move {
+            reqwest::Client::new()
+                .put(format!("{address}/api/email/update/held"))
+                .bearer_auth(token)
+                .body("subject=After")
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    });
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
+    let repeat = first.put_form(&token, "a", a);
+    let other = async {
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
+        first.put_form(&token, "b", "to=b@x.com").await
+    };
+    let (repeat, other) = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        futures_util::future::join(repeat, other),
+    )
+    .await
+    .expect("answered while the held write still waits");
+    let reads = first.stats.snapshot().noop_reads - reads_before;
+    lock.rollback().await.unwrap();
+
+    // Assert: the confirmation saw version 2, so A was written again, without a read of its own.
+    let (status, session) = status_and_json(repeat).await;
+    assert_eq!(status, 200, "{session}");
+    assert_eq!(
+        (session["version"].as_i64(), session["subject"].as_str()),
+        (Some(3), Some("A"))
+    );
+    assert_eq!(other.status().as_u16(), 201);
+    assert_eq!(reads, 0, "the confirmation rode on the other write");
+    assert_eq!(held.await.unwrap(), 200);
+}
