@@ -181,7 +181,7 @@ pub fn render(inputs: &Inputs<'_>) -> String {
     {
         let _ = writeln!(
             page,
-            "- a {DUPLICATE_BURSTS} PUT costs **{ratio:.2}x** the service CPU of a `/healthz` GET"
+            "- one PUT of {DUPLICATE_BURSTS} costs **{ratio:.2}x** the service CPU of a `/healthz` GET"
         );
     }
     if let Some(kib) = inputs.peak_rss_kib {
