@@ -219,16 +219,17 @@ impl Registry {
         key: &SessionKey,
         precondition: &Precondition,
     ) -> Result<bool, UpdateError> {
-        let now = Instant::now();
-        let over_quota = self
-            .inner
-            .over_quota
-            .get(&key.user_id)
-            .is_some_and(|until| *until > now);
-        if !over_quota || !precondition.is_unconditional() || self.inner.actors.contains_key(key) {
+        // Read-only for users the quota never refused: every update passes here.
+        let Some(until) = self.inner.over_quota.get(&key.user_id).map(|until| *until) else {
+            return Ok(false);
+        };
+        if until <= Instant::now() {
             self.inner
                 .over_quota
-                .remove_if(&key.user_id, |_, until| *until <= now);
+                .remove_if(&key.user_id, |_, until| *until <= Instant::now());
+            return Ok(false);
+        }
+        if !precondition.is_unconditional() || self.inner.actors.contains_key(key) {
             return Ok(false);
         }
         let version = self

@@ -117,19 +117,7 @@ impl Riders {
 
     /// Answers the riders with what the write read (in their order), or with its failure.
     pub(super) fn answer(mut self, read: Result<Vec<Option<i64>>, StorageFailure>) {
-        let replies = std::mem::take(&mut self.replies);
-        match read {
-            Ok(versions) => {
-                for (reply, version) in replies.into_iter().zip(versions) {
-                    let _ = reply.send(Ok(version));
-                }
-            }
-            Err(failure) => {
-                for reply in replies {
-                    let _ = reply.send(Err(failure));
-                }
-            }
-        }
+        answer_all(std::mem::take(&mut self.replies), read);
     }
 }
 
@@ -181,23 +169,31 @@ impl Inner {
                 state.waiting.drain(..take).unzip()
             };
             self.stats.record_version_read();
-            match self.store.current_versions(&keys).await {
-                Ok(versions) => {
-                    for (reply, version) in replies.into_iter().zip(versions) {
-                        let _ = reply.send(Ok(version));
-                    }
-                }
-                Err(error) => {
-                    let failure = error.failure();
-                    tracing::error!(
-                        sessions = replies.len(),
-                        error = loggable(&anyhow::Error::new(error)),
-                        "version read failed"
-                    );
-                    for reply in replies {
-                        let _ = reply.send(Err(failure));
-                    }
-                }
+            let read = self.store.current_versions(&keys).await.map_err(|error| {
+                let failure = error.failure();
+                tracing::error!(
+                    sessions = replies.len(),
+                    error = loggable(&anyhow::Error::new(error)),
+                    "version read failed"
+                );
+                failure
+            });
+            answer_all(replies, read);
+        }
+    }
+}
+
+/// Answers each waiter with its version (in order), or all of them with the read's failure.
+fn answer_all(replies: Vec<Reply>, read: Result<Vec<Option<i64>>, StorageFailure>) {
+    match read {
+        Ok(versions) => {
+            for (reply, version) in replies.into_iter().zip(versions) {
+                let _ = reply.send(Ok(version));
+            }
+        }
+        Err(failure) => {
+            for reply in replies {
+                let _ = reply.send(Err(failure));
             }
         }
     }
