@@ -60,9 +60,12 @@ async fn requests_racing_with_retiring_actors_are_never_lost() {
             (1, vec!["d@x.com".to_owned()])
         );
     }
+    // Eight sessions; a loaded machine retires fewer actors between requests
+    // (CI once saw 85), so ask only that each session's actor came back
+    // several times over.
     let stats = app.stats.snapshot();
     assert!(
-        stats.actors_started > 100,
+        stats.actors_started > 8 * 5,
         "actors really retired and restarted: {stats:?}"
     );
 }
