@@ -12,8 +12,11 @@
 --      read under the lock, never on a caller's cache: the precondition, and whether the content
 --      changes. So when N writers that all read version v send If-Match: "v" at once, the lock
 --      lines them up, the first finds v and applies (v+1), and every later one finds v+1 and fails.
---   3. Only if the content changes: replace the recipients, bump version by exactly one, set
---      updated_at.
+--   3. Only if the content changes: one UPDATE of the locked row, with the new subject and
+--      recipients, version bumped by exactly one and updated_at. The recipients are two arrays
+--      of that row (emails[i] with names[i]), so an unchanged list costs a comparison and a changed
+--      one rewrites no other table; the row's CHECK (email_session_recipients_valid, V11) is
+--      what refuses an address listed twice.
 --   4. A row deleted between the look that found it and its lock is simply created again
 --      (starting afresh at version 1), unless a precondition needs it to exist.
 --   5. With p_webhooks, an applied version inserts its webhook event in the same transaction
@@ -26,8 +29,10 @@
 -- (<= 0: unlimited). p_webhooks: webhooks are on (webhooks.url is set). The service calls it with
 -- named arguments (storage/sessions.rs).
 --
--- Returns one row: quota_exceeded or precondition_failed (then nothing changed), else created,
--- applied and the content as of this transaction.
+-- Returns one email_session_change_result (V11): quota_exceeded or precondition_failed (then
+-- nothing changed), else created, applied and the content as of this transaction. A named row type
+-- rather than RETURNS TABLE, whose row description PostgreSQL rebuilt from the parameter lists on
+-- every call; RETURN ROW(...) rather than RETURN QUERY, which ran a query to make one row.
 CREATE OR REPLACE FUNCTION apply_email_session_change(
     p_user_id             bigint,
     p_session_id          text,
@@ -42,20 +47,9 @@ CREATE OR REPLACE FUNCTION apply_email_session_change(
     p_if_none_match_any   boolean,
     p_quota               integer,
     p_webhooks            boolean)
-RETURNS TABLE (
-    quota_exceeded      boolean,
-    precondition_failed boolean,
-    created             boolean,
-    applied             boolean,
-    version             bigint,
-    subject             text,
-    emails              text[],
-    names               text[],
-    created_at          timestamptz,
-    updated_at          timestamptz)
+RETURNS email_session_change_result
 LANGUAGE plpgsql
 AS $$
-#variable_conflict use_column
 DECLARE
     locked        email_sessions%ROWTYPE;
     needs_row     boolean := p_if_match_any OR p_if_match IS NOT NULL;
@@ -63,7 +57,6 @@ DECLARE
     next_subject  text;
     next_emails   text[];
     next_names    text[];
-    next_digest   bytea;
 BEGIN
     -- Create-or-find, and lock. A row deleted between a failed insert (it existed) and the
     -- lock is simply created again, unless a precondition needs it to exist.
@@ -75,9 +68,8 @@ BEGIN
         FOR UPDATE;
         EXIT WHEN FOUND;
         IF needs_row THEN
-            RETURN QUERY SELECT false, true, false, false, NULL::bigint, NULL::text, NULL::text[],
-                                NULL::text[], NULL::timestamptz, NULL::timestamptz;
-            RETURN;
+            RETURN ROW(false, true, false, false, NULL, NULL, NULL, NULL, NULL,
+                       NULL)::email_session_change_result;
         END IF;
         -- First touch: take a place of today's quota first (its row lock lines up this
         -- user's creators), then create the row, born with the change applied to empty
@@ -91,18 +83,16 @@ BEGIN
             WHERE user_id = p_user_id AND session_id = p_session_id
             FOR UPDATE;
             EXIT WHEN FOUND;
-            RETURN QUERY SELECT true, false, false, false, NULL::bigint, NULL::text, NULL::text[],
-                                NULL::text[], NULL::timestamptz, NULL::timestamptz;
-            RETURN;
+            RETURN ROW(true, false, false, false, NULL, NULL, NULL, NULL, NULL,
+                       NULL)::email_session_change_result;
         END IF;
         next_subject := CASE WHEN p_set_subject THEN p_subject END;
-        next_emails := CASE WHEN p_set_recipients THEN p_emails ELSE '{}' END;
-        next_names := CASE WHEN p_set_recipients THEN p_names ELSE '{}' END;
-        next_digest := email_session_fingerprint(next_subject, next_emails, next_names);
-        INSERT INTO email_sessions (user_id, session_id, subject, version, content_fingerprint)
-        VALUES (p_user_id, p_session_id, next_subject,
-                CASE WHEN next_digest = email_session_fingerprint(NULL, '{}', '{}') THEN 0 ELSE 1 END,
-                next_digest)
+        next_emails := CASE WHEN p_set_recipients THEN coalesce(p_emails, '{}') ELSE '{}' END;
+        next_names := CASE WHEN p_set_recipients THEN coalesce(p_names, '{}') ELSE '{}' END;
+        INSERT INTO email_sessions (user_id, session_id, subject, emails, names, version)
+        VALUES (p_user_id, p_session_id, next_subject, next_emails, next_names,
+                CASE WHEN next_subject IS NULL AND next_emails = '{}' AND next_names = '{}'
+                     THEN 0 ELSE 1 END)
         ON CONFLICT (user_id, session_id) DO NOTHING
         RETURNING * INTO locked;
         was_created := FOUND;
@@ -114,35 +104,28 @@ BEGIN
         IF (p_if_match IS NOT NULL AND NOT p_if_match_any AND NOT (locked.version = ANY (p_if_match)))
            OR p_if_none_match_any
            OR (p_if_none_match IS NOT NULL AND locked.version = ANY (p_if_none_match)) THEN
-            RETURN QUERY SELECT false, true, false, false, locked.version, NULL::text, NULL::text[],
-                                NULL::text[], NULL::timestamptz, NULL::timestamptz;
-            RETURN;
+            RETURN ROW(false, true, false, false, locked.version, NULL, NULL, NULL, NULL,
+                       NULL)::email_session_change_result;
         END IF;
 
         next_subject := CASE WHEN p_set_subject THEN p_subject ELSE locked.subject END;
-        IF p_set_recipients THEN
-            next_emails := p_emails;
-            next_names := p_names;
-        ELSE
-            SELECT coalesce(array_agg(r.email ORDER BY r.position), '{}'),
-                   coalesce(array_agg(r.display_name ORDER BY r.position), '{}')
-            INTO next_emails, next_names
-            FROM email_session_recipients r
-            WHERE r.session_row_id = locked.id;
-        END IF;
-        next_digest := email_session_fingerprint(next_subject, next_emails, next_names);
-        IF next_digest = locked.content_fingerprint THEN
-            RETURN QUERY SELECT false, false, false, false, locked.version, locked.subject,
-                                next_emails, next_names, locked.created_at, locked.updated_at;
-            RETURN;
+        next_emails := CASE WHEN p_set_recipients THEN coalesce(p_emails, '{}')
+                            ELSE locked.emails END;
+        next_names := CASE WHEN p_set_recipients THEN coalesce(p_names, '{}')
+                           ELSE locked.names END;
+        -- The stored content is in the locked row itself, so it is compared as it is: array
+        -- equality is element by element, in order, and holds two NULL names equal.
+        IF next_subject IS NOT DISTINCT FROM locked.subject
+           AND next_emails = locked.emails AND next_names = locked.names THEN
+            RETURN ROW(false, false, false, false, locked.version, locked.subject, next_emails,
+                       next_names, locked.created_at,
+                       locked.updated_at)::email_session_change_result;
         END IF;
 
-        IF p_set_recipients THEN
-            DELETE FROM email_session_recipients WHERE session_row_id = locked.id;
-        END IF;
         UPDATE email_sessions
         SET subject = next_subject,
-            content_fingerprint = next_digest,
+            emails = next_emails,
+            names = next_names,
             version = email_sessions.version + 1,
             updated_at = now()
         WHERE id = locked.id
@@ -150,11 +133,6 @@ BEGIN
         INTO locked.version, locked.updated_at;
     END IF;
 
-    IF p_set_recipients THEN
-        INSERT INTO email_session_recipients (session_row_id, position, email, display_name)
-        SELECT locked.id, r.ord - 1, r.email, r.display_name
-        FROM unnest(next_emails, next_names) WITH ORDINALITY AS r(email, display_name, ord);
-    END IF;
     -- Version 0 is a session created empty: no content, no event.
     IF p_webhooks AND locked.version >= 1 THEN
         PERFORM enqueue_webhook_event(
@@ -163,7 +141,8 @@ BEGIN
             p_subject => next_subject, p_emails => next_emails, p_names => next_names,
             p_session_created_at => locked.created_at, p_session_updated_at => locked.updated_at);
     END IF;
-    RETURN QUERY SELECT false, false, was_created, was_created = false OR locked.version = 1, locked.version,
-                        next_subject, next_emails, next_names, locked.created_at, locked.updated_at;
+    RETURN ROW(false, false, was_created, NOT was_created OR locked.version = 1, locked.version,
+               next_subject, next_emails, next_names, locked.created_at,
+               locked.updated_at)::email_session_change_result;
 END
 $$;

@@ -1,8 +1,8 @@
--- Deletes a session of its owner with its recipients (the foreign key cascades) and, with
--- p_webhooks, inserts its email_session.deleted event (carrying the last version) in the same
--- transaction. An If-Match (p_if_match: the versions it names; p_if_match_any: `*`) is judged on
--- the row locked here: a stale one deletes nothing, and so does one on an absent session (RFC
--- 9110: If-Match never holds without a current representation).
+-- Deletes a session of its owner (its recipients are in its row) and, with p_webhooks, inserts
+-- its email_session.deleted event (carrying the last version) in the same transaction. An
+-- If-Match (p_if_match: the versions it names; p_if_match_any: `*`) is judged on the row locked
+-- here: a stale one deletes nothing, and so does one on an absent session (RFC 9110: If-Match
+-- never holds without a current representation).
 --
 -- Returns 'deleted', 'not_found' (no If-Match, and no such session) or 'precondition_failed'.
 CREATE OR REPLACE FUNCTION delete_email_session(

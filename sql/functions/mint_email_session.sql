@@ -12,8 +12,8 @@ BEGIN
         RETURN QUERY SELECT 'quota_exceeded', NULL::timestamptz, NULL::timestamptz;
         RETURN;
     END IF;
-    INSERT INTO email_sessions (user_id, session_id, content_fingerprint)
-    VALUES (p_user_id, p_session_id, email_session_fingerprint(NULL, '{}', '{}'))
+    INSERT INTO email_sessions (user_id, session_id)
+    VALUES (p_user_id, p_session_id)
     ON CONFLICT (user_id, session_id) DO NOTHING
     RETURNING * INTO minted;
     IF NOT FOUND THEN

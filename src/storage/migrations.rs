@@ -18,11 +18,7 @@ const MIGRATION_LOCK_KEY: i64 = 0x656d_6169_6c5f_7365;
 
 /// Every SQL function, in the order they are created (PL/pgSQL bodies are resolved when called,
 /// so the order only matters for SQL-language ones). Each file is one `CREATE OR REPLACE`.
-const FUNCTIONS: [(&str, &str); 9] = [
-    (
-        "email_session_fingerprint",
-        include_str!("../../sql/functions/email_session_fingerprint.sql"),
-    ),
+const FUNCTIONS: [(&str, &str); 8] = [
     (
         "take_new_session_quota",
         include_str!("../../sql/functions/take_new_session_quota.sql"),
@@ -56,6 +52,13 @@ const FUNCTIONS: [(&str, &str); 9] = [
         include_str!("../../sql/functions/provision_identity.sql"),
     ),
 ];
+
+/// The functions a CHECK constraint calls. Each is defined by the migration that adds its
+/// constraint, not in `sql/functions/`: PostgreSQL never re-checks stored rows when a function is
+/// replaced, so a change to one is a migration that drops the constraint, replaces the function
+/// and adds the constraint again, which validates every row.
+#[cfg(test)]
+const CONSTRAINT_FUNCTIONS: [&str; 1] = ["email_session_recipients_valid"];
 
 /// Migrations edited after they had run: V3, V4, V6 and V7 defined or altered functions, which
 /// moved to `sql/functions/`; V5 said migrations are never edited. Each pair is a version and the
@@ -211,6 +214,28 @@ mod tests {
         files.sort();
         listed.sort();
         assert_eq!(files, listed);
+    }
+
+    #[test]
+    fn migrations_define_only_the_functions_constraints_call() {
+        for migration in embedded::migrations::runner().get_migrations() {
+            let sql = migration.sql().unwrap_or_default();
+            for keyword in ["CREATE FUNCTION ", "CREATE OR REPLACE FUNCTION "] {
+                for (at, _) in sql.match_indices(keyword) {
+                    let name = sql[at + keyword.len()..].split('(').next().unwrap().trim();
+                    assert!(
+                        CONSTRAINT_FUNCTIONS.contains(&name),
+                        "{migration} defines {name}, which belongs in sql/functions/"
+                    );
+                }
+            }
+        }
+        for name in CONSTRAINT_FUNCTIONS {
+            assert!(
+                FUNCTIONS.iter().all(|(function, _)| *function != name),
+                "{name} is re-created on every start, so its constraint's rows go unchecked"
+            );
+        }
     }
 
     #[test]

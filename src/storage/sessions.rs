@@ -1,4 +1,4 @@
-//! Session rows and their recipients.
+//! Session rows, each with its recipients (two arrays of the row, since V11).
 //!
 //! [`apply_change`] is the one write: a single call of the SQL function in
 //! `sql/functions/apply_email_session_change.sql`, which creates-or-finds the
@@ -45,37 +45,24 @@ const APPLY_CHANGE: &str = "SELECT quota_exceeded, precondition_failed, created,
          p_quota => $12, p_webhooks => $13)";
 
 // A whole session in ONE statement, so one snapshot: version, subject and
-// recipients always belong to the same commit. (Two statements, row then
-// recipients, could show version N with the recipients of N+1.)
-const SELECT_SESSION: &str = "SELECT s.version, s.subject, s.created_at, s.updated_at,
-            coalesce(array_agg(r.email ORDER BY r.position)
-                     FILTER (WHERE r.email IS NOT NULL), '{}') AS emails,
-            coalesce(array_agg(r.display_name ORDER BY r.position)
-                     FILTER (WHERE r.email IS NOT NULL), '{}') AS names
-     FROM email_sessions s
-     LEFT JOIN email_session_recipients r ON r.session_row_id = s.id
-     WHERE s.user_id = $1 AND s.session_id = $2
-     GROUP BY s.id";
+// recipients always belong to the same commit. (Two statements could show
+// version N with the recipients of N+1.)
+const SELECT_SESSION: &str = "SELECT version, subject, created_at, updated_at, emails, names
+     FROM email_sessions
+     WHERE user_id = $1 AND session_id = $2";
 
 // A page of the owner's sessions, newest first, each with its recipients, in one statement (so
-// one snapshot). The inner query walks email_sessions_by_creation (V8) for `limit` rows, from the
-// newest or from just after a cursor (a row comparison the index can seek to); the recipients
-// are gathered for those rows only.
+// one snapshot). It walks email_sessions_by_creation (V8) for `limit` rows, from the newest or
+// from just after a cursor (a row comparison the index can seek to).
 macro_rules! select_page {
     ($after_cursor:literal) => {
         concat!(
-            "SELECT s.session_id, s.version, s.subject, s.created_at, s.updated_at,
-                    coalesce(r.emails, '{}') AS emails, coalesce(r.names, '{}') AS names
-             FROM (SELECT * FROM email_sessions
-                   WHERE user_id = $1 ",
+            "SELECT session_id, version, subject, created_at, updated_at, emails, names
+             FROM email_sessions
+             WHERE user_id = $1 ",
             $after_cursor,
             " ORDER BY created_at DESC, session_id DESC
-                   LIMIT $2) s
-             LEFT JOIN LATERAL (
-                 SELECT array_agg(email ORDER BY position) AS emails,
-                        array_agg(display_name ORDER BY position) AS names
-                 FROM email_session_recipients WHERE session_row_id = s.id) r ON true
-             ORDER BY s.created_at DESC, s.session_id DESC"
+             LIMIT $2"
         )
     };
 }
@@ -317,8 +304,8 @@ pub async fn create_empty(
     })
 }
 
-/// Deletes a session of its owner, with its recipients (the foreign key cascades), if `if_match`
-/// holds for the row locked first.
+/// Deletes a session of its owner (its recipients are in its row), if `if_match` holds for the
+/// row locked first.
 pub async fn delete(
     client: &impl GenericClient,
     key: &SessionKey,
@@ -368,8 +355,8 @@ const SWEEP_BATCH: &str = "WITH sweeper AS (SELECT pg_try_advisory_xact_lock($1)
               FOR UPDATE OF s SKIP LOCKED)
      DELETE FROM email_sessions WHERE id IN (SELECT id FROM victims)";
 
-/// Deletes up to `batch` sessions not updated for `days` days (with their recipients); how
-/// many. Zero also when another instance holds the sweep's lock.
+/// Deletes up to `batch` sessions not updated for `days` days; how many. Zero also when another
+/// instance holds the sweep's lock.
 pub async fn sweep_batch(
     client: &impl GenericClient,
     days: i32,

@@ -120,27 +120,16 @@ impl TestDb {
         let user_id = user_of_token(&client, token).await;
         let row = client
             .query_opt(
-                "SELECT id, version, subject FROM email_sessions
+                "SELECT version, subject, emails FROM email_sessions
                  WHERE user_id = $1 AND session_id = $2",
                 &[&user_id, &session_id],
             )
             .await
             .unwrap()?;
-        let row_id: i64 = row.get(0);
-        let recipients = client
-            .query(
-                "SELECT email FROM email_session_recipients WHERE session_row_id = $1 ORDER BY position",
-                &[&row_id],
-            )
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get::<_, String>(0))
-            .collect();
         Some(StoredSession {
-            version: row.get(1),
-            subject: row.get(2),
-            recipients,
+            version: row.get(0),
+            subject: row.get(1),
+            recipients: row.get(2),
         })
     }
 }

@@ -1,7 +1,9 @@
 //! The update endpoint one request at a time: form and JSON bodies, the
-//! plugin's exact request, versions, blank fields, de-duplication.
+//! plugin's exact request, versions, blank fields, de-duplication (the
+//! service's, and the database's refusal of a list that skipped it).
 
 use serde_json::json;
+use tokio_postgres::error::SqlState;
 
 use crate::helpers::{emails, spawn_app, status_and_json};
 
@@ -127,6 +129,63 @@ async fn addresses_are_deduplicated_case_insensitively_keeping_the_first() {
     assert_eq!(
         db.stored(&token, "s1").await.unwrap().recipients,
         ["B@x.com", "a@x.com", "c@x.com"]
+    );
+}
+
+#[actix_web::test]
+async fn the_database_itself_refuses_a_list_naming_an_address_twice() {
+    // Arrange: writers that skip the service's de-duplication: the write function called
+    // directly, for a new session and for a stored one, and a hand-written UPDATE.
+    let (app, db, token) = spawn_app().await;
+    app.put_form(&token, "stored", "to=a@x.com").await;
+    let user_id = db.user_of(&token).await;
+    let client = db.client().await;
+    let write = |session_id: &'static str| {
+        let client = &client;
+        async move {
+            client
+                .execute(
+                    "SELECT version FROM apply_email_session_change(
+                         p_user_id => $1, p_session_id => $2,
+                         p_set_subject => false, p_subject => NULL,
+                         p_set_recipients => true, p_emails => ARRAY['b@x.com', 'c@x.com', 'B@X.com'],
+                         p_names => ARRAY[NULL, NULL, NULL]::text[],
+                         p_if_match => NULL, p_if_match_any => false, p_if_none_match => NULL,
+                         p_if_none_match_any => false, p_quota => 0, p_webhooks => false)",
+                    &[&user_id, &session_id],
+                )
+                .await
+        }
+    };
+
+    // Act
+    let first_touch = write("new").await;
+    let change = write("stored").await;
+    let by_hand = client
+        .execute(
+            "UPDATE email_sessions SET emails = ARRAY['a@x.com', 'A@x.com'], names = '{NULL,NULL}'
+             WHERE session_id = 'stored'",
+            &[],
+        )
+        .await;
+
+    // Assert
+    for (what, result) in [
+        ("a first touch", first_touch),
+        ("a change", change),
+        ("an UPDATE", by_hand),
+    ] {
+        let error = result.expect_err(what);
+        assert_eq!(
+            error.code(),
+            Some(&SqlState::CHECK_VIOLATION),
+            "{what}: {error}"
+        );
+    }
+    assert_eq!(db.session_rows("new").await, 0);
+    assert_eq!(
+        db.stored(&token, "stored").await.unwrap().recipients,
+        ["a@x.com"]
     );
 }
 
