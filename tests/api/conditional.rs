@@ -229,6 +229,67 @@ async fn concurrent_if_match_writers_on_two_instances_exactly_one_wins() {
     }
 }
 
+/// How many backends of this test's database wait for a lock right now.
+async fn lock_waiters(client: &tokio_postgres::Client) -> i64 {
+    client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[actix_web::test]
+async fn if_match_writers_queued_on_one_row_lock_are_judged_on_what_they_find_under_it() {
+    // Arrange: three instances, the session at version 1, and its row locked by this test, so
+    // each instance's writer is sure to be waiting when the lock goes (the race above only
+    // overlaps when timing lets it).
+    let db = TestDb::create().await;
+    let apps = TestApp::spawn_several(&db, 3, |_| {}).await;
+    let token = db.create_user("alice").await;
+    apps[0].put_form(&token, "queued", "subject=Base").await;
+    let user_id = db.user_of(&token).await;
+    let mut locker = db.client().await;
+    let lock = locker.transaction().await.unwrap();
+    lock.execute(
+        "SELECT 1 FROM email_sessions WHERE user_id = $1 AND session_id = 'queued' FOR UPDATE",
+        &[&user_id],
+    )
+    .await
+    .unwrap();
+
+    // Act: one If-Match: "1" writer per instance; the lock goes once all three wait on it.
+    let writers = join_all(apps.iter().enumerate().map(|(i, app)| {
+        let (token, body) = (&token, format!("subject=W{i}"));
+        async move { put_if(app, token, "queued", ("If-Match", "\"1\""), &body).await }
+    }));
+    let release = async {
+        let watcher = db.client().await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while lock_waiters(&watcher).await < 3 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the writers never queued"
+            );
+            actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+        }
+        lock.rollback().await.unwrap();
+    };
+    let (responses, ()) = futures_util::future::join(writers, release).await;
+
+    // Assert: the first through the lock found version 1; the others found 2 and were refused.
+    let mut statuses = Vec::new();
+    for response in responses {
+        statuses.push(status_and_json(response).await.0);
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 412, 412]);
+    assert_eq!(db.stored(&token, "queued").await.unwrap().version, 2);
+}
+
 #[actix_web::test]
 async fn inside_one_batch_each_precondition_is_judged_in_arrival_order() {
     // Arrange: session at version 1; its row locked from outside, so the first request's write
