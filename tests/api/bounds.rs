@@ -6,22 +6,7 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 
-use crate::helpers::{TestApp, TestDb, spawn_app_with, status_and_json};
-
-/// Holds the row lock of the user's session until the returned client's
-/// transaction ends (dropping the client rolls back).
-async fn lock_session(db: &TestDb, session_id: &str) -> tokio_postgres::Client {
-    let client = db.client().await;
-    client.batch_execute("BEGIN").await.unwrap();
-    client
-        .execute(
-            "SELECT 1 FROM email_sessions WHERE session_id = $1 FOR UPDATE",
-            &[&session_id],
-        )
-        .await
-        .unwrap();
-    client
-}
+use crate::helpers::{TestApp, spawn_app_with, status_and_json};
 
 async fn statuses_of_blocked_burst(app: &TestApp, token: &str, count: usize) -> Vec<u16> {
     let requests = (0..count).map(|i| async move {
@@ -44,7 +29,7 @@ async fn too_many_requests_waiting_on_one_session_get_503() {
     // Arrange
     let (app, db, token) = spawn_app_with(|s| s.sessions.max_waiting_per_session = 3).await;
     app.put_form(&token, "blocked", "subject=first").await;
-    let lock = lock_session(&db, "blocked").await;
+    let lock = db.lock_session("blocked").await;
 
     // Act
     let burst = statuses_of_blocked_burst(&app, &token, 10);
@@ -79,7 +64,7 @@ async fn too_many_updates_in_flight_get_503() {
     // Arrange
     let (app, db, token) = spawn_app_with(|s| s.sessions.max_in_flight_updates = 4).await;
     app.put_form(&token, "blocked", "subject=first").await;
-    let lock = lock_session(&db, "blocked").await;
+    let lock = db.lock_session("blocked").await;
 
     // Act
     let burst = statuses_of_blocked_burst(&app, &token, 6);

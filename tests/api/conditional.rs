@@ -229,19 +229,6 @@ async fn concurrent_if_match_writers_on_two_instances_exactly_one_wins() {
     }
 }
 
-/// How many backends of this test's database wait for a lock right now.
-async fn lock_waiters(client: &tokio_postgres::Client) -> i64 {
-    client
-        .query_one(
-            "SELECT count(*) FROM pg_stat_activity
-             WHERE datname = current_database() AND wait_event_type = 'Lock'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0)
-}
-
 #[actix_web::test]
 async fn if_match_writers_queued_on_one_row_lock_are_judged_on_what_they_find_under_it() {
     // Arrange: three instances, the session at version 1, and its row locked by this test, so
@@ -251,15 +238,7 @@ async fn if_match_writers_queued_on_one_row_lock_are_judged_on_what_they_find_un
     let apps = TestApp::spawn_several(&db, 3, |_| {}).await;
     let token = db.create_user("alice").await;
     apps[0].put_form(&token, "queued", "subject=Base").await;
-    let user_id = db.user_of(&token).await;
-    let mut locker = db.client().await;
-    let lock = locker.transaction().await.unwrap();
-    lock.execute(
-        "SELECT 1 FROM email_sessions WHERE user_id = $1 AND session_id = 'queued' FOR UPDATE",
-        &[&user_id],
-    )
-    .await
-    .unwrap();
+    let lock = db.lock_session("queued").await;
 
     // Act: one If-Match: "1" writer per instance; the lock goes once all three wait on it.
     let writers = join_all(apps.iter().enumerate().map(|(i, app)| {
@@ -267,16 +246,15 @@ async fn if_match_writers_queued_on_one_row_lock_are_judged_on_what_they_find_un
         async move { put_if(app, token, "queued", ("If-Match", "\"1\""), &body).await }
     }));
     let release = async {
-        let watcher = db.client().await;
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while lock_waiters(&watcher).await < 3 {
+        while db.lock_waiters().await < 3 {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the writers never queued"
             );
             actix_web::rt::time::sleep(Duration::from_millis(10)).await;
         }
-        lock.rollback().await.unwrap();
+        lock.batch_execute("ROLLBACK").await.unwrap();
     };
     let (responses, ()) = futures_util::future::join(writers, release).await;
 
@@ -296,10 +274,7 @@ async fn inside_one_batch_each_precondition_is_judged_in_arrival_order() {
     // waits and the next ones queue in the actor as one batch.
     let (app, db, token) = spawn_app().await;
     app.put_form(&token, "s1", "to=a@x.com&subject=One").await;
-    let lock = db.client().await;
-    lock.batch_execute("BEGIN; SELECT 1 FROM email_sessions WHERE session_id = 's1' FOR UPDATE")
-        .await
-        .unwrap();
+    let lock = db.lock_session("s1").await;
     let requests: [(&str, &str, &str); 6] = [
         ("", "", "subject=One"),                // the blocked write: changes nothing
         ("", "", "subject=A"),                  // v2

@@ -10,10 +10,7 @@ async fn a_client_that_disconnects_does_not_abort_its_write() {
     // Arrange: hold the session's row lock so the write has to wait.
     let (app, db, token) = spawn_app().await;
     app.put_form(&token, "s1", "subject=before").await;
-    let lock = db.client().await;
-    lock.batch_execute("BEGIN; SELECT 1 FROM email_sessions WHERE session_id = 's1' FOR UPDATE")
-        .await
-        .unwrap();
+    let lock = db.lock_session("s1").await;
 
     // Act: the client gives up while the write is blocked, then the lock goes.
     let impatient = app

@@ -109,6 +109,35 @@ impl TestDb {
         row.get(0)
     }
 
+    /// Holds the row lock of a session (of any user) until the returned client's transaction
+    /// ends (`ROLLBACK`, or dropping the client), so writes of it wait deterministically.
+    pub async fn lock_session(&self, session_id: &str) -> tokio_postgres::Client {
+        let client = self.client().await;
+        client.batch_execute("BEGIN").await.unwrap();
+        client
+            .execute(
+                "SELECT 1 FROM email_sessions WHERE session_id = $1 FOR UPDATE",
+                &[&session_id],
+            )
+            .await
+            .unwrap();
+        client
+    }
+
+    /// How many backends of this database wait for a lock right now.
+    pub async fn lock_waiters(&self) -> i64 {
+        self.client()
+            .await
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    }
+
     /// The user an API token belongs to.
     pub async fn user_of(&self, token: &str) -> i64 {
         user_of_token(&self.client().await, token).await

@@ -116,15 +116,7 @@ async fn a_confirmation_riding_on_another_sessions_write_still_sees_another_inst
     second
         .put_form(&token, "a", "subject=Changed elsewhere")
         .await;
-    let mut locker = db.client().await;
-    let lock = locker.transaction().await.unwrap();
-    let user_id = db.user_of(&token).await;
-    lock.execute(
-        "SELECT 1 FROM email_sessions WHERE user_id = $1 AND session_id = 'held' FOR UPDATE",
-        &[&user_id],
-    )
-    .await
-    .unwrap();
+    let lock = db.lock_session("held").await;
     let reads_before = first.stats.snapshot().noop_reads;
 
     // Act: the held write, A's repeat (its actor knows it changes nothing), then another
@@ -156,7 +148,7 @@ async fn a_confirmation_riding_on_another_sessions_write_still_sees_another_inst
     .await
     .expect("answered while the held write still waits");
     let reads = first.stats.snapshot().noop_reads - reads_before;
-    lock.rollback().await.unwrap();
+    lock.batch_execute("ROLLBACK").await.unwrap();
 
     // Assert: the confirmation saw version 2, so A was written again, without a read of its own.
     let (status, session) = status_and_json(repeat).await;
