@@ -163,7 +163,7 @@ async fn connect(
     database: &tokio_postgres::Config,
 ) -> anyhow::Result<deadpool_postgres::Object> {
     migrations::run_migrations(database).await?;
-    let pool = storage::connect_pool(database, settings.database.pool())?;
+    let pool = storage::connect_pool(database, settings.database.pool(), None)?;
     pool.get().await.context("connecting to the database")
 }
 

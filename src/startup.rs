@@ -12,6 +12,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix::Arbiter;
 use actix_http::{HttpService, Request};
 use actix_service::{IntoServiceFactory, ServiceFactoryExt, fn_service, map_config};
 use actix_web::dev::{AppConfig, Server};
@@ -50,6 +51,8 @@ pub struct Application {
     lifecycle: Lifecycle,
     /// The webhook delivery loop, when webhooks are on.
     outbox: Option<Outbox>,
+    /// The thread of the session actors and the database connections; dropped last.
+    writers: WritersThread,
     shutdown_timeout: Duration,
     drain_grace: Duration,
     drain_readiness_grace: Duration,
@@ -78,8 +81,15 @@ impl Application {
         let door = listener.try_clone().context("duplicating the listener")?;
         let stats = Stats::default();
         let lifecycle = Lifecycle::new(phase);
+        // The session actors and the database connections share one thread: a write goes from
+        // its actor to the socket and back without waking another.
+        let writers = WritersThread(Arbiter::new());
         let store = Store::new(
-            storage::connect_pool(database, settings.database.pool())?,
+            storage::connect_pool(
+                database,
+                settings.database.pool(),
+                Some(runtime_of(&writers.0)?),
+            )?,
             settings.sessions.retry_policy(),
             Arc::new(stats.clone()),
             settings.quotas.new_sessions_per_day,
@@ -93,7 +103,12 @@ impl Application {
             )?),
             _ => None,
         };
-        let registry = Registry::new(store.clone(), stats.clone(), settings.sessions.clone());
+        let registry = Registry::new(
+            store.clone(),
+            stats.clone(),
+            settings.sessions.clone(),
+            writers.0.handle(),
+        );
         // Lives as long as the actix system: the process (or the test) that built us.
         actix_web::rt::spawn(retention::sweep_forever(
             store.clone(),
@@ -238,6 +253,7 @@ impl Application {
             registry,
             lifecycle,
             outbox,
+            writers,
             shutdown_timeout: settings.server.shutdown_timeout,
             drain_grace: settings.server.drain_grace,
             drain_readiness_grace: settings.server.drain_readiness_grace,
@@ -271,8 +287,9 @@ impl Application {
     /// listener closes (new connections are refused), connections already
     /// accepted are given `drain_grace` to reach a worker, requests in
     /// flight are answered (within the shutdown timeout), batches still
-    /// being written finish, the session actors stop, and webhook attempts in
-    /// flight finish or give their claims back.
+    /// being written finish, webhook attempts in flight finish or give their
+    /// claims back, and the session actors stop with the database connections'
+    /// thread.
     pub async fn run_until_signal(self) -> anyhow::Result<()> {
         let handle = self.server.handle();
         let server = actix_web::rt::spawn(self.server);
@@ -307,6 +324,28 @@ impl Application {
 /// One resource per path of the route table (but `/metrics` when it has a listener of its own),
 /// with that path's methods; every GET also answers HEAD (the same handler; actix sends the
 /// headers without the body).
+/// The session actors' arbiter, stopped when the application is dropped: after the drain and the
+/// outbox's last statements (which run on connections this thread drives), or when a test's
+/// application goes, whose actors and connections would otherwise outlive it.
+struct WritersThread(Arbiter);
+
+impl Drop for WritersThread {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
+/// The tokio runtime `arbiter`'s thread runs.
+fn runtime_of(arbiter: &Arbiter) -> anyhow::Result<tokio::runtime::Handle> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    arbiter.spawn(async move {
+        let _ = sender.send(tokio::runtime::Handle::current());
+    });
+    receiver
+        .recv()
+        .context("the session actors' arbiter did not start")
+}
+
 fn resources(metrics_apart: bool) -> impl Iterator<Item = Resource> {
     let mut by_path: Vec<(&'static str, Vec<Method>, Vec<Route>)> = Vec::new();
     let served_here = endpoints()

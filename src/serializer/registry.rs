@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use actix::{Actor, Addr, Arbiter};
+use actix::{Actor, Addr, ArbiterHandle};
 use dashmap::DashMap;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio_util::task::TaskTracker;
@@ -65,10 +65,10 @@ struct RegistryInner {
     version_reads: VersionReads,
     stats: Stats,
     settings: SessionSettings,
-    // All actors run on one dedicated arbiter, so their lifetime is ours, not
-    // an HTTP worker's: a worker that stops first cannot take actors (and the
-    // writes in them) down with it.
-    arbiter: Arbiter,
+    // All actors run on one dedicated arbiter, so their lifetime is the
+    // application's, not an HTTP worker's: a worker that stops first cannot
+    // take actors (and the writes in them) down with it.
+    arbiter: ArbiterHandle,
     next_actor_id: AtomicU64,
     in_flight: Arc<Semaphore>,
     live: Arc<Semaphore>,
@@ -99,9 +99,13 @@ fn places(limit: usize) -> usize {
 }
 
 impl Registry {
-    /// An empty registry writing through `store`. Must be called inside an
-    /// actix system.
-    pub fn new(store: Store, stats: Stats, settings: SessionSettings) -> Registry {
+    /// An empty registry writing through `store`, its actors on `arbiter`.
+    pub fn new(
+        store: Store,
+        stats: Stats,
+        settings: SessionSettings,
+        arbiter: ArbiterHandle,
+    ) -> Registry {
         Registry {
             inner: Arc::new(RegistryInner {
                 actors: DashMap::new(),
@@ -115,7 +119,7 @@ impl Registry {
                 over_quota: DashMap::new(),
                 waiting_per_session: places(settings.max_waiting_per_session),
                 settings,
-                arbiter: Arbiter::new(),
+                arbiter,
                 next_actor_id: AtomicU64::new(0),
                 batches: TaskTracker::new(),
             }),
@@ -137,19 +141,14 @@ impl Registry {
     }
 
     /// Waits (up to `timeout`) until every batch started so far, and every
-    /// batch those start in turn, has been written and answered, then stops
-    /// every actor. `false` when the timeout came first; the actors are then
-    /// left to finish what they can until the process exits. Call after the
-    /// HTTP server has stopped, so no new update can arrive.
+    /// batch those start in turn, has been written and answered. `false` when
+    /// the timeout came first. Call after the HTTP server has stopped, so no
+    /// new update can arrive; the actors stop with their arbiter.
     pub async fn drain(&self, timeout: Duration) -> bool {
         self.inner.batches.close();
-        let finished = tokio::time::timeout(timeout, self.inner.batches.wait())
+        tokio::time::timeout(timeout, self.inner.batches.wait())
             .await
-            .is_ok();
-        if finished {
-            self.inner.arbiter.stop();
-        }
-        finished
+            .is_ok()
     }
 
     /// Takes one of the `max_in_flight_updates` places for an update request, from before its
@@ -292,7 +291,7 @@ impl Registry {
             batches: self.inner.batches.clone(),
             idle_timeout: self.inner.settings.idle_timeout,
         };
-        let addr = SessionActor::start_in_arbiter(&self.inner.arbiter.handle(), move |_| {
+        let addr = SessionActor::start_in_arbiter(&self.inner.arbiter, move |_| {
             SessionActor::new(key, actor_id, settings, places)
         });
         SessionHandle {

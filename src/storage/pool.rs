@@ -3,11 +3,15 @@
 //! gets a 503 instead, and the pool recovers by itself when the database
 //! comes back because broken connections are dropped on recycle.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use anyhow::Context;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
+use deadpool_postgres::{Connect, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
+use tokio_postgres::{Client, NoTls};
 
 /// Size and timeouts of the pool.
 #[derive(Debug, Clone, Copy)]
@@ -22,10 +26,12 @@ pub struct PoolSettings {
     pub statement_timeout: Duration,
 }
 
-/// Builds a pool for `config`; no connection is opened until one is needed.
+/// Builds a pool for `config`; no connection is opened until one is needed. With a `home`, every
+/// connection is opened and driven on that runtime (see [`ConnectAtHome`]).
 pub fn connect_pool(
     config: &tokio_postgres::Config,
     settings: PoolSettings,
+    home: Option<Handle>,
 ) -> anyhow::Result<Pool> {
     let mut pg_config = config.clone();
     pg_config
@@ -45,9 +51,9 @@ pub fn connect_pool(
         .keepalives_idle(Duration::from_secs(10))
         .keepalives_interval(Duration::from_secs(2))
         .keepalives_retries(3);
-    let manager = Manager::from_config(
+    let manager = Manager::from_connect(
         pg_config,
-        NoTls,
+        ConnectAtHome { home },
         ManagerConfig {
             // Fast recycling only checks that the socket is open; a broken
             // connection still fails its next query, which the retry layer
@@ -64,4 +70,45 @@ pub fn connect_pool(
         .runtime(Runtime::Tokio1)
         .build()
         .context("building the connection pool")
+}
+
+/// A connection's client and the task that drives it, as deadpool wants them.
+type Opened = Result<(Client, JoinHandle<()>), tokio_postgres::Error>;
+
+/// Opens each connection on its home runtime, so the task that reads and writes its socket runs
+/// there, whoever asked for it. The service's home is the thread its session actors run on: a write
+/// then goes from the actor to the socket and back without waking another thread, where a
+/// connection first opened by an HTTP worker (for a token lookup, say) would have every later
+/// write through it cross to that worker and back. Without a home, or once the home has stopped
+/// (the end of a drain), a connection lives where it was asked for.
+struct ConnectAtHome {
+    home: Option<Handle>,
+}
+
+impl Connect for ConnectAtHome {
+    fn connect(
+        &self,
+        pg_config: &tokio_postgres::Config,
+    ) -> Pin<Box<dyn Future<Output = Opened> + Send + '_>> {
+        let pg_config = pg_config.clone();
+        Box::pin(async move {
+            if let Some(home) = &self.home
+                && let Ok(opened) = home.spawn(open(pg_config.clone())).await
+            {
+                return opened;
+            }
+            open(pg_config).await
+        })
+    }
+}
+
+/// Opens a connection and drives it in a task on the current runtime.
+async fn open(pg_config: tokio_postgres::Config) -> Opened {
+    let (client, connection) = pg_config.connect(NoTls).await?;
+    let task = tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::warn!(%error, "database connection ended");
+        }
+    });
+    Ok((client, task))
 }
