@@ -52,7 +52,7 @@ pub struct Application {
     /// The webhook delivery loop, when webhooks are on.
     outbox: Option<Outbox>,
     /// The thread of the session actors and the database connections; dropped last.
-    writers: WritersThread,
+    _writers: WritersThread,
     shutdown_timeout: Duration,
     drain_grace: Duration,
     drain_readiness_grace: Duration,
@@ -253,7 +253,7 @@ impl Application {
             registry,
             lifecycle,
             outbox,
-            writers,
+            _writers: writers,
             shutdown_timeout: settings.server.shutdown_timeout,
             drain_grace: settings.server.drain_grace,
             drain_readiness_grace: settings.server.drain_readiness_grace,
