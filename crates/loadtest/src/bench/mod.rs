@@ -136,8 +136,9 @@ async fn run_on(args: &BenchArgs, database: &BenchDatabase) -> anyhow::Result<()
     let ceiling_args = burst_args(&MATRIX[0], &instance, args.scale_down.get());
     let ceiling = burst::measure_ceiling(&ceiling_args).await?;
     eprintln!("pgbench: the locked-update rate, then the write function's own rate");
-    let locked_rate = pgbench::locked_update_rate(database.config(), &url, CONNECTIONS, 10).await?;
-    let write_function_rate =
+    let locked_update =
+        pgbench::locked_update_rate(database.config(), &url, CONNECTIONS, 10).await?;
+    let write_function =
         pgbench::write_function_rate(database.config(), &url, CONNECTIONS, 10, &names[0]).await?;
     let peak_rss_kib = instance.peak_rss_kib();
     eprintln!("webhooks: {ONE_WRITE_PER_SESSION} without and with them, then a backlog drained");
@@ -158,8 +159,8 @@ async fn run_on(args: &BenchArgs, database: &BenchDatabase) -> anyhow::Result<()
     let markdown = table::render(&table::Inputs {
         measured: &measured,
         ceiling: &ceiling,
-        locked_update_rate: locked_rate,
-        write_function_rate,
+        locked_update,
+        write_function,
         peak_rss_kib,
         webhooks: &webhook_figures,
         scale_down: args.scale_down.get(),

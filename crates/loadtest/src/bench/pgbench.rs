@@ -12,6 +12,8 @@ use std::process::Command;
 use anyhow::Context;
 use tokio_postgres::NoTls;
 
+use crate::burst::service_cpu::{machine_busy_time, micros_per_request};
+
 /// Rows the script picks from; many, so clients rarely wait on each other,
 /// as distinct sessions do.
 const ROWS: i32 = 100_000;
@@ -37,6 +39,15 @@ SELECT version FROM apply_email_session_change(
     p_if_none_match_any => false, p_quota => 0, p_webhooks => false);
 ";
 
+/// What one pgbench run measured.
+#[derive(Debug, Clone, Copy)]
+pub struct PgbenchRun {
+    /// Transactions per second.
+    pub tps: f64,
+    /// The whole machine's CPU time (PostgreSQL and pgbench) per transaction, on Linux.
+    pub machine_cpu_us_per_transaction: Option<f64>,
+}
+
 /// Transactions per second of the locked-update script with `clients`
 /// connections for `seconds`.
 pub async fn locked_update_rate(
@@ -44,7 +55,7 @@ pub async fn locked_update_rate(
     url: &str,
     clients: usize,
     seconds: u32,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<PgbenchRun> {
     let client = connect(config).await?;
     client
         .batch_execute(&format!(
@@ -64,7 +75,7 @@ pub async fn write_function_rate(
     clients: usize,
     seconds: u32,
     user: &str,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<PgbenchRun> {
     let client = connect(config).await?;
     let user_id: i64 = client
         .query_one("SELECT id FROM users WHERE name = $1", &[&user])
@@ -99,7 +110,7 @@ async fn run_pgbench(
     seconds: u32,
     script_text: &str,
     defines: &[String],
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<PgbenchRun> {
     let script =
         std::env::temp_dir().join(format!("email-sessions-pgbench-{}.sql", std::process::id()));
     std::fs::write(&script, script_text).context("writing the pgbench script")?;
@@ -111,6 +122,7 @@ async fn run_pgbench(
         .map(|bin_dir| bin_dir.join("pgbench"))
         .filter(|beside_server| beside_server.is_file())
         .unwrap_or_else(|| PathBuf::from("pgbench"));
+    let machine_before = machine_busy_time();
     let output = Command::new(&program)
         .args(["-n", "-M", "prepared", "-j", "2"])
         .args(["-c", &clients.to_string(), "-T", &seconds.to_string()])
@@ -125,6 +137,7 @@ async fn run_pgbench(
                 program.display()
             )
         })?;
+    let machine_after = machine_busy_time();
     let _ = std::fs::remove_file(&script);
     let stdout = String::from_utf8_lossy(&output.stdout);
     anyhow::ensure!(
@@ -133,7 +146,22 @@ async fn run_pgbench(
         stdout,
         String::from_utf8_lossy(&output.stderr)
     );
-    parse_tps(&stdout).with_context(|| format!("no tps line in pgbench output:\n{stdout}"))
+    let tps =
+        parse_tps(&stdout).with_context(|| format!("no tps line in pgbench output:\n{stdout}"))?;
+    Ok(PgbenchRun {
+        tps,
+        machine_cpu_us_per_transaction: parse_processed(&stdout).and_then(|transactions| {
+            micros_per_request(machine_before, machine_after, transactions)
+        }),
+    })
+}
+
+/// Reads `number of transactions actually processed: 123456`.
+fn parse_processed(output: &str) -> Option<u64> {
+    output
+        .lines()
+        .find_map(|line| line.strip_prefix("number of transactions actually processed: "))
+        .and_then(|count| count.split_whitespace().next()?.parse().ok())
 }
 
 /// Reads `tps = 1234.5 (without initial connection time)`.
@@ -156,7 +184,8 @@ mod tests {
 
     #[test]
     fn reads_the_tps_line_of_pgbench_15() {
-        let output = "number of failed transactions: 0 (0.000%)\nlatency average = 5.1 ms\ninitial connection time = 20.1 ms\ntps = 12474.713822 (without initial connection time)\n";
+        let output = "number of transactions actually processed: 124747\nnumber of failed transactions: 0 (0.000%)\nlatency average = 5.1 ms\ninitial connection time = 20.1 ms\ntps = 12474.713822 (without initial connection time)\n";
         assert_eq!(parse_tps(output), Some(12474.713822));
+        assert_eq!(parse_processed(output), Some(124747));
     }
 }

@@ -4,6 +4,7 @@
 
 use std::fmt::Write;
 
+use crate::bench::pgbench::PgbenchRun;
 use crate::bench::webhooks::WebhookFigures;
 use crate::bench::{DUPLICATE_BURSTS, Measured, ONE_WRITE_PER_SESSION};
 use crate::burst::{LoadSummary, Report, ServerReport};
@@ -12,8 +13,8 @@ use crate::burst::{LoadSummary, Report, ServerReport};
 pub struct Inputs<'a> {
     pub measured: &'a [Measured],
     pub ceiling: &'a LoadSummary,
-    pub locked_update_rate: f64,
-    pub write_function_rate: f64,
+    pub locked_update: PgbenchRun,
+    pub write_function: PgbenchRun,
     pub peak_rss_kib: Option<u64>,
     pub webhooks: &'a WebhookFigures,
     pub scale_down: usize,
@@ -76,6 +77,8 @@ fn find<'a>(measured: &'a [Measured], scenario: &str) -> Option<&'a Measured> {
 /// The whole page.
 pub fn render(inputs: &Inputs<'_>) -> String {
     let ceiling = inputs.ceiling.throughput_per_sec;
+    let locked_update_rate = inputs.locked_update.tps;
+    let write_function_rate = inputs.write_function.tps;
     let mut page = String::new();
     let _ = writeln!(page, "# Benchmarks\n");
     let _ = writeln!(
@@ -100,21 +103,24 @@ pub fn render(inputs: &Inputs<'_>) -> String {
     let ceiling_cpu = inputs.ceiling.service_cpu_us_per_request;
     let _ = writeln!(
         page,
-        "| shape | requests | req/s | p50 ms | p99 ms | p99.9 ms | service CPU µs / request | CPU vs `/healthz` | DB txns / request | writes / request | reads / request | collapsed | non-2xx | verified |"
+        "| shape | requests | req/s | p50 ms | p99 ms | p99.9 ms | service CPU µs / request | CPU vs `/healthz` | machine CPU µs / request | DB txns / request | writes / request | reads / request | collapsed | non-2xx | verified |"
     );
     let _ = writeln!(
         page,
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     );
     let _ = writeln!(
         page,
-        "| `GET /healthz` | {} | {:.0} | {} | {} | {} | {} | 1.00x | - | - | - | - | {} | - |",
+        "| `GET /healthz` | {} | {:.0} | {} | {} | {} | {} | 1.00x | {} | - | - | - | - | {} | - |",
         inputs.ceiling.requests,
         ceiling,
         ms(inputs.ceiling.latency.p50_us),
         ms(inputs.ceiling.latency.p99_us),
         ms(inputs.ceiling.latency.p999_us),
         opt(ceiling_cpu, |us| format!("{us:.1}")),
+        opt(inputs.ceiling.machine_cpu_us_per_request, |us| format!(
+            "{us:.1}"
+        )),
         inputs.ceiling.statuses.failed(),
     );
     for m in inputs.measured {
@@ -122,7 +128,7 @@ pub fn render(inputs: &Inputs<'_>) -> String {
         let cost = transactions(&m.report);
         let _ = writeln!(
             page,
-            "| {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             m.scenario,
             burst.requests,
             burst.throughput_per_sec,
@@ -131,6 +137,7 @@ pub fn render(inputs: &Inputs<'_>) -> String {
             ms(burst.latency.p999_us),
             opt(burst.service_cpu_us_per_request, |us| format!("{us:.1}")),
             opt(cpu_ratio(burst, inputs.ceiling), |r| format!("{r:.2}x")),
+            opt(burst.machine_cpu_us_per_request, |us| format!("{us:.1}")),
             opt(cost.map(|c| c.writes + c.reads), |r| format!("{r:.3}")),
             opt(cost.map(|c| c.writes), |r| format!("{r:.3}")),
             opt(cost.map(|c| c.reads), |r| format!("{r:.3}")),
@@ -142,19 +149,27 @@ pub fn render(inputs: &Inputs<'_>) -> String {
     let _ = writeln!(page);
     let _ = writeln!(
         page,
-        "| pgbench on the same cluster (C = 64, 10 s each) | tps | cost vs the locked update |"
+        "| pgbench on the same cluster (C = 64, 10 s each) | tps | cost vs the locked update | machine CPU µs / transaction |"
     );
-    let _ = writeln!(page, "|---|---:|---:|");
+    let _ = writeln!(page, "|---|---:|---:|---:|");
     let _ = writeln!(
         page,
-        "| locked one-row update (1 of 100k rows, `SELECT ... FOR UPDATE; UPDATE`) | {:.0} | 1.00x |",
-        inputs.locked_update_rate
+        "| locked one-row update (1 of 100k rows, `SELECT ... FOR UPDATE; UPDATE`) | {:.0} | 1.00x | {} |",
+        locked_update_rate,
+        opt(
+            inputs.locked_update.machine_cpu_us_per_transaction,
+            |us| format!("{us:.1}")
+        ),
     );
     let _ = writeln!(
         page,
-        "| write function (`apply_email_session_change`, a new session each call) | {:.0} | {:.2}x |\n",
-        inputs.write_function_rate,
-        inputs.locked_update_rate / inputs.write_function_rate
+        "| write function (`apply_email_session_change`, a new session each call) | {:.0} | {:.2}x | {} |\n",
+        write_function_rate,
+        locked_update_rate / write_function_rate,
+        opt(
+            inputs.write_function.machine_cpu_us_per_transaction,
+            |us| format!("{us:.1}")
+        ),
     );
 
     let _ = writeln!(page, "## Ratios (same run)\n");
@@ -163,18 +178,33 @@ pub fn render(inputs: &Inputs<'_>) -> String {
         let _ = writeln!(
             page,
             "- {ONE_WRITE_PER_SESSION} / pgbench locked-update rate = **{:.1} %**",
-            100.0 * rate / inputs.locked_update_rate
+            100.0 * rate / locked_update_rate
         );
         let _ = writeln!(
             page,
             "- {ONE_WRITE_PER_SESSION} / the write function's own rate = **{:.1} %**",
-            100.0 * rate / inputs.write_function_rate
+            100.0 * rate / write_function_rate
         );
+        let burst = &single.report.burst;
+        if let (Some(machine), Some(service), Some(function)) = (
+            burst.machine_cpu_us_per_request,
+            burst.service_cpu_us_per_request,
+            inputs.write_function.machine_cpu_us_per_transaction,
+        ) {
+            let _ = writeln!(
+                page,
+                "- a request of {ONE_WRITE_PER_SESSION} costs the machine **{machine:.1} µs** of \
+                 CPU (the service {service:.1} µs of it; the machine was {:.0} % busy), \
+                 **{:.2}x** what one call of the write function costs it from pgbench",
+                100.0 * machine * burst.throughput_per_sec / 1e6 / cores() as f64,
+                machine / function,
+            );
+        }
     }
     let _ = writeln!(
         page,
         "- the write function costs **{:.2}x** the locked update (pgbench tps ratio)",
-        inputs.locked_update_rate / inputs.write_function_rate
+        locked_update_rate / write_function_rate
     );
     if let Some(bursts) = find(inputs.measured, DUPLICATE_BURSTS)
         && let Some(ratio) = cpu_ratio(&bursts.report.burst, inputs.ceiling)
@@ -240,7 +270,7 @@ pub fn render(inputs: &Inputs<'_>) -> String {
         );
     }
     if let Some(single) = find(inputs.measured, ONE_WRITE_PER_SESSION) {
-        let share = single.report.burst.throughput_per_sec / inputs.locked_update_rate;
+        let share = single.report.burst.throughput_per_sec / locked_update_rate;
         target(
             &mut page,
             &format!("{ONE_WRITE_PER_SESSION} at least 70 % of the locked-update rate"),
@@ -248,7 +278,7 @@ pub fn render(inputs: &Inputs<'_>) -> String {
             share >= 0.7,
         );
     }
-    let function_cost = inputs.locked_update_rate / inputs.write_function_rate;
+    let function_cost = locked_update_rate / write_function_rate;
     target(
         &mut page,
         "the write function at most 1.5x the locked update",
@@ -270,6 +300,10 @@ fn target(page: &mut String, what: &str, measured: String, met: bool) {
 }
 
 /// Cores, memory and CPU model, read from /proc.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
@@ -278,7 +312,7 @@ fn machine() -> String {
         .and_then(|rest| rest.split(':').nth(1))
         .map(str::trim)
         .unwrap_or("unknown CPU");
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cores = cores();
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let memory_gib = meminfo
         .lines()

@@ -18,7 +18,7 @@ mod progress;
 mod readback;
 mod report;
 mod runner;
-mod service_cpu;
+pub(crate) mod service_cpu;
 mod tally;
 mod verify;
 mod wire;
@@ -81,12 +81,10 @@ pub async fn run(args: &BurstArgs, tokens: Vec<String>) -> anyhow::Result<Report
     runner::check_tokens(&targets, &run_id).await?;
 
     let before = metrics_scrape::scrape_all(&targets.client, &targets.base_urls).await;
-    let cpu_before = args.service_pid.and_then(service_cpu::cpu_time);
+    let cpu = CpuReading::take(args);
     let mut burst = runner::fire_burst(&targets, &plan).await?;
-    let cpu_after = args.service_pid.and_then(service_cpu::cpu_time);
+    cpu.charge(args, &mut burst.summary);
     let after = metrics_scrape::scrape_all(&targets.client, &targets.base_urls).await;
-    burst.summary.service_cpu_us_per_request =
-        service_cpu::micros_per_request(cpu_before, cpu_after, burst.summary.requests);
 
     let observed = readback::read_back(&targets, &plan, burst.answered).await?;
     let failures = verify::check(&plan.sessions, &observed);
@@ -120,12 +118,34 @@ pub async fn measure_ceiling(args: &BurstArgs) -> anyhow::Result<LoadSummary> {
     let targets = targets(args)?;
     runner::check_reachable(&targets.client, &targets.base_urls).await?;
     let requests = args.sessions.get() * args.users.get() * args.duplicates.get();
-    let cpu_before = args.service_pid.and_then(service_cpu::cpu_time);
+    let cpu = CpuReading::take(args);
     let mut summary = runner::fire_ceiling(&targets, requests).await?;
-    let cpu_after = args.service_pid.and_then(service_cpu::cpu_time);
-    summary.service_cpu_us_per_request =
-        service_cpu::micros_per_request(cpu_before, cpu_after, summary.requests);
+    cpu.charge(args, &mut summary);
     Ok(summary)
+}
+
+/// The service's and the machine's CPU time at the start of a phase.
+struct CpuReading {
+    service: Option<Duration>,
+    machine: Option<Duration>,
+}
+
+impl CpuReading {
+    fn take(args: &BurstArgs) -> CpuReading {
+        CpuReading {
+            service: args.service_pid.and_then(service_cpu::cpu_time),
+            machine: service_cpu::machine_busy_time(),
+        }
+    }
+
+    /// Charges the CPU used since this reading to the phase's requests.
+    fn charge(self, args: &BurstArgs, phase: &mut LoadSummary) {
+        let now = CpuReading::take(args);
+        phase.service_cpu_us_per_request =
+            service_cpu::micros_per_request(self.service, now.service, phase.requests);
+        phase.machine_cpu_us_per_request =
+            service_cpu::micros_per_request(self.machine, now.machine, phase.requests);
+    }
 }
 
 /// A fresh client and the URLs, without tokens.

@@ -1,6 +1,8 @@
 //! The service's own CPU time, read from `/proc/<pid>/stat` (user + system), so a phase's cost
 //! per request is measured where it is spent: robust where requests per second are noisy, on a
-//! machine the load generator and PostgreSQL share.
+//! machine the load generator and PostgreSQL share. Beside it, the whole machine's busy time
+//! (`/proc/stat`): what a request costs everything that serves it, the load generator included,
+//! which is what bounds a phase's rate once the machine is full.
 
 use std::time::Duration;
 
@@ -22,9 +24,32 @@ fn parse_stat(stat: &str) -> Option<Duration> {
     // Fields 3.. follow the name: utime and stime are fields 14 and 15.
     let utime: u64 = fields.nth(11)?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
-    Some(Duration::from_micros(
-        (utime + stime) * 1_000_000 / TICKS_PER_SEC,
-    ))
+    Some(from_ticks(utime + stime))
+}
+
+/// The CPU time all processes on the machine have used so far, over all its cores; `None` off
+/// Linux.
+pub fn machine_busy_time() -> Option<Duration> {
+    parse_machine_stat(&std::fs::read_to_string("/proc/stat").ok()?)
+}
+
+/// user + nice + system + irq + softirq of `/proc/stat`'s `cpu` line: neither idle nor I/O wait,
+/// nor the time a hypervisor gave to other guests (steal).
+fn parse_machine_stat(stat: &str) -> Option<Duration> {
+    let line = stat.lines().find(|line| line.starts_with("cpu "))?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|field| field.parse().ok())
+        .collect::<Option<_>>()?;
+    let [user, nice, system, _idle, _iowait, irq, softirq, ..] = ticks[..] else {
+        return None;
+    };
+    Some(from_ticks(user + nice + system + irq + softirq))
+}
+
+fn from_ticks(ticks: u64) -> Duration {
+    Duration::from_micros(ticks * 1_000_000 / TICKS_PER_SEC)
 }
 
 /// Microseconds of CPU per request between two readings.
@@ -46,6 +71,12 @@ mod tests {
         let stat =
             "4242 (email (sessions)) S 1 4242 4242 0 -1 4194560 2000 0 0 0 150 25 0 0 20 0 9";
         assert_eq!(parse_stat(stat), Some(Duration::from_millis(1750)));
+    }
+
+    #[test]
+    fn the_machine_is_busy_in_user_system_and_interrupts_only() {
+        let stat = "cpu  100 20 30 5000 40 5 7 300 0 0\ncpu0 50 10 15 2500 20 2 3 150 0 0\n";
+        assert_eq!(parse_machine_stat(stat), Some(Duration::from_millis(1620)));
     }
 
     #[test]

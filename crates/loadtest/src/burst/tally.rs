@@ -124,6 +124,9 @@ pub struct LoadSummary {
     pub statuses: StatusCounts,
     /// The service's CPU time per request in this phase, when its process ID was given.
     pub service_cpu_us_per_request: Option<f64>,
+    /// The whole machine's CPU time per request in this phase (every process, the load
+    /// generator's included), on Linux.
+    pub machine_cpu_us_per_request: Option<f64>,
 }
 
 /// Accumulates exchanges into a [`LoadSummary`].
@@ -189,6 +192,7 @@ impl Tally {
             },
             statuses: self.statuses,
             service_cpu_us_per_request: None,
+            machine_cpu_us_per_request: None,
         }
     }
 }
