@@ -7,7 +7,7 @@
 //! each accepted connection goes through `http::connection` (bounded in number, every request
 //! head bounded in time) and `Expect: 100-continue` through `http::expect`.
 
-use std::net::{Shutdown, TcpListener};
+use std::net::TcpListener;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +21,6 @@ use actix_web::middleware::from_fn;
 use actix_web::rt::net::TcpStream;
 use actix_web::{App, Resource, Route, web};
 use anyhow::Context;
-use socket2::SockRef;
 use tracing_actix_web::TracingLogger;
 
 use crate::auth::Authenticator;
@@ -29,7 +28,7 @@ use crate::configuration::Settings;
 use crate::http::AllowedMethods;
 use crate::http::body::BodyLimits;
 use crate::http::client_address::TrustedProxies;
-use crate::http::connection::{self, ConnectionLimits};
+use crate::http::connection::{self, ConnectionLimits, door};
 use crate::http::expect::ExpectGate;
 use crate::http::middleware::{self, RouteLabel};
 use crate::http::routes::endpoints;
@@ -284,7 +283,8 @@ impl Application {
     /// Serves until SIGTERM or SIGINT, then drains: readiness turns 503 while
     /// the instance still serves for `drain_readiness_grace` (so a load
     /// balancer takes it out of rotation first), the
-    /// listener closes (new connections are refused), connections already
+    /// listener closes (new connections are refused; those the kernel already
+    /// completed are accepted first, see [`door`]), connections already
     /// accepted are given `drain_grace` to reach a worker, requests in
     /// flight are answered (within the shutdown timeout), batches still
     /// being written finish, webhook attempts in flight finish or give their
@@ -298,11 +298,11 @@ impl Application {
         self.lifecycle.enter(Phase::Draining);
         // Still serving: whoever routes to us learns from /readyz before the door closes.
         tokio::time::sleep(self.drain_readiness_grace).await;
-        // On Linux, shutting down the read side of a listening socket makes
-        // it refuse new connections at once, while actix's accept thread is
-        // still alive to hand over what it already took.
-        if let Err(error) = SockRef::from(&self.listener).shutdown(Shutdown::Read) {
-            tracing::warn!(%error, "could not close the listener early");
+        // Closed while actix's accept thread is still alive to take what the kernel let in.
+        match door::close(&self.listener, self.drain_grace).await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!("connections still waiting to be accepted were reset"),
+            Err(error) => tracing::warn!(%error, "could not close the listener early"),
         }
         tokio::time::sleep(self.drain_grace).await;
         handle.stop(true).await;
@@ -321,9 +321,6 @@ impl Application {
     }
 }
 
-/// One resource per path of the route table (but `/metrics` when it has a listener of its own),
-/// with that path's methods; every GET also answers HEAD (the same handler; actix sends the
-/// headers without the body).
 /// The session actors' arbiter, stopped when the application is dropped: after the drain and the
 /// outbox's last statements (which run on connections this thread drives), or when a test's
 /// application goes, whose actors and connections would otherwise outlive it.
@@ -346,6 +343,9 @@ fn runtime_of(arbiter: &Arbiter) -> anyhow::Result<tokio::runtime::Handle> {
         .context("the session actors' arbiter did not start")
 }
 
+/// One resource per path of the route table (but `/metrics` when it has a listener of its own),
+/// with that path's methods; every GET also answers HEAD (the same handler; actix sends the
+/// headers without the body).
 fn resources(metrics_apart: bool) -> impl Iterator<Item = Resource> {
     let mut by_path: Vec<(&'static str, Vec<Method>, Vec<Route>)> = Vec::new();
     let served_here = endpoints()

@@ -30,24 +30,25 @@ async fn sigterm_during_a_burst_loses_no_acknowledged_write() {
         .unwrap();
     // The signal is sent as request 100 starts, whatever the scheduler does
     // to the timers: requests before it are accepted, the ones right after
-    // race with the door, and the last hundred start well after it closed.
+    // race with the door, and the last hundred start once a probe saw the
+    // door refuse a connection (a wall-clock wait lost that race on a loaded
+    // CI machine).
     let (signalled, signal_seen) = tokio::sync::watch::channel(None::<Instant>);
+    let (door_closed, door_closed_seen) = tokio::sync::watch::channel(false);
     let service_ref = &service;
     let requests = (0..400u64).map(|i| {
         let (http, token, address) = (&http, &token, &service_ref.url);
         let (signalled, mut signal_seen) = (&signalled, signal_seen.clone());
+        let mut door_closed_seen = door_closed_seen.clone();
         async move {
             actix_web::rt::time::sleep(Duration::from_micros(i * 500)).await;
             if i == 100 {
                 service_ref.signal("TERM").unwrap();
                 signalled.send_replace(Some(Instant::now()));
             } else if i > 100 {
-                let at = *signal_seen.wait_for(Option::is_some).await.unwrap();
+                signal_seen.wait_for(Option::is_some).await.unwrap();
                 if i >= 300 {
-                    actix_web::rt::time::sleep_until(
-                        (at.unwrap() + Duration::from_millis(700)).into(),
-                    )
-                    .await;
+                    door_closed_seen.wait_for(|closed| *closed).await.unwrap();
                 }
             }
             let result = http
@@ -66,8 +67,23 @@ async fn sigterm_during_a_burst_loses_no_acknowledged_write() {
         }
     });
 
+    let probe = async {
+        let mut signal_seen = signal_seen.clone();
+        signal_seen.wait_for(Option::is_some).await.unwrap();
+        let door = service_ref.url.trim_start_matches("http://");
+        let refused = async {
+            while tokio::net::TcpStream::connect(door).await.is_ok() {
+                actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        actix_web::rt::time::timeout(Duration::from_secs(10), refused)
+            .await
+            .expect("the door refuses connections within 10 s of the signal");
+        door_closed.send_replace(true);
+    };
+
     // Act: stop the service a quarter of the way into the burst.
-    let results = join_all(requests).await;
+    let (results, ()) = futures_util::join!(join_all(requests), probe);
     let signalled_at = signalled.borrow().expect("request 100 sent the signal");
     let exit = service.wait(Duration::from_secs(15)).await.unwrap();
     let drain_time = signalled_at.elapsed();

@@ -1,7 +1,9 @@
 //! A TCP connection before HTTP sees it: admitted within `server.max_connections` and
 //! `server.max_connections_per_address` (`limits`), or refused at once with a 503 and closed;
-//! then every request head it carries is bounded in time (`head_deadline`).
+//! then every request head it carries is bounded in time (`head_deadline`). At a drain, the
+//! listener is closed without resetting connections the kernel already let in (`door`).
 
+pub mod door;
 mod head_deadline;
 mod limits;
 
