@@ -1,6 +1,5 @@
 //! The actor that owns one session's writes in this instance.
 
-use std::mem;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,6 +13,7 @@ use crate::domain::precondition::Precondition;
 use crate::domain::session::{ChangeResult, Session};
 use crate::serializer::UpdateError;
 use crate::serializer::batch::{self, Segment, write_segment};
+use crate::serializer::inbox::Inbox;
 use crate::serializer::registry::{RegistryLink, UserPlace};
 use crate::serializer::version_reads::VersionReads;
 use crate::stats::Stats;
@@ -62,12 +62,10 @@ impl ActorPlaces {
     }
 }
 
-/// One update request for this actor's session.
+/// One update request for this actor's session, posted to its [`Inbox`].
 ///
-/// If the actor drops the message unanswered (it was stopping), the reply
-/// closes and the sender re-routes the request to a fresh actor.
-#[derive(Message)]
-#[rtype(result = "()")]
+/// If the actor drops it unanswered (it was stopping), the reply closes and
+/// the sender re-routes the request to a fresh actor.
 pub(super) struct Update {
     /// The requested change.
     pub(super) change: Change,
@@ -76,6 +74,11 @@ pub(super) struct Update {
     /// Who waits for the answer.
     pub(super) waiter: Waiter,
 }
+
+/// Wakes an actor that sleeps: requests were posted to its [`Inbox`].
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(super) struct Wake;
 
 /// What every actor of one registry shares.
 pub(super) struct ActorSettings {
@@ -96,7 +99,7 @@ pub(super) struct ActorSettings {
 /// Serialises one session's updates within this instance.
 ///
 /// Invariant: at most one batch is in flight; requests arriving meanwhile
-/// queue and become the next batch. Unconditional requests in it fold in
+/// wait in its inbox and become the next batch. Unconditional requests in it fold in
 /// arrival order into one transaction, conditional ones are judged one by
 /// one in that order, and every request is answered with the result of the
 /// write that included it. The actor only stops when idle (nothing queued,
@@ -105,7 +108,8 @@ pub(super) struct SessionActor {
     key: SessionKey,
     actor_id: u64,
     settings: ActorSettings,
-    queue: Vec<(Change, Precondition, Waiter)>,
+    /// Where requests wait to be taken into a batch, shared with the registry.
+    inbox: Arc<Inbox>,
     writing: bool,
     retiring: bool,
     // The state as of our last commit or confirmed read; `None` after a
@@ -116,18 +120,20 @@ pub(super) struct SessionActor {
 }
 
 impl SessionActor {
-    /// A new actor for `key`, registered in the registry under `actor_id`, holding `places`.
+    /// A new actor for `key`, registered in the registry under `actor_id`, holding `places`,
+    /// taking its requests from `inbox`.
     pub(super) fn new(
         key: SessionKey,
         actor_id: u64,
         settings: ActorSettings,
         places: ActorPlaces,
+        inbox: Arc<Inbox>,
     ) -> SessionActor {
         SessionActor {
             key,
             actor_id,
             settings,
-            queue: Vec::new(),
+            inbox,
             writing: false,
             retiring: false,
             known: None,
@@ -136,8 +142,19 @@ impl SessionActor {
         }
     }
 
+    /// Writes what was posted to the inbox as one batch, if anything was; otherwise the actor
+    /// sleeps until woken.
     fn start_batch(&mut self, ctx: &mut Context<Self>) {
-        let segments = batch::plan(mem::take(&mut self.queue));
+        let posted = self.inbox.take();
+        if posted.is_empty() {
+            return;
+        }
+        self.last_active = Instant::now();
+        let segments = batch::plan(
+            posted
+                .into_iter()
+                .map(|update| (update.change, update.precondition, update.waiter)),
+        );
         self.writing = true;
         // Held until every request of the batch is answered (and the next
         // batch, if any, holds its own), so a drain cannot end in between.
@@ -213,9 +230,8 @@ impl SessionActor {
                 waiter.answer(Err(failure));
             }
         }
-        if !self.queue.is_empty() {
-            self.start_batch(ctx);
-        } else if self.known.is_none() {
+        self.start_batch(ctx);
+        if !self.writing && self.known.is_none() {
             // Nothing stored that we know of (refused by the quota or a precondition, or the
             // write failed): nothing worth keeping a place for, so a flood of refused first
             // touches holds no capacity beyond its writes.
@@ -229,13 +245,13 @@ impl SessionActor {
         }
     }
 
-    /// Stops, if nothing is queued or being written and no request is on its way in.
+    /// Stops, if nothing is being written and no request is on its way in.
     fn retire(&mut self, ctx: &mut Context<Self>) {
-        let idle = !self.writing && self.queue.is_empty();
         // Leave the registry first, so new requests find a fresh actor; a
-        // request that still slips a message in sees it dropped and re-routes.
-        if idle && self.settings.registry.retire(&self.key, self.actor_id) {
+        // request that still slips into the inbox sees it dropped and re-routes.
+        if !self.writing && self.settings.registry.retire(&self.key, self.actor_id) {
             self.retiring = true;
+            self.inbox.close();
             ctx.stop();
         }
     }
@@ -250,20 +266,22 @@ impl Actor for SessionActor {
     }
 }
 
-impl Handler<Update> for SessionActor {
+impl Handler<Wake> for SessionActor {
     type Result = ();
 
-    fn handle(&mut self, update: Update, ctx: &mut Context<Self>) {
-        if self.retiring {
-            // Dropping the waiter tells the sender to re-route.
-            return;
-        }
-        self.last_active = Instant::now();
-        self.queue
-            .push((update.change, update.precondition, update.waiter));
-        if !self.writing {
+    fn handle(&mut self, _: Wake, ctx: &mut Context<Self>) {
+        // Retiring, the inbox is closed and what was in it re-routes; writing, the end of the
+        // write takes what was posted.
+        if !self.retiring && !self.writing {
             self.start_batch(ctx);
         }
+    }
+}
+
+impl Drop for SessionActor {
+    fn drop(&mut self) {
+        // Stopped, or its arbiter was: whoever still waits in the inbox re-routes.
+        self.inbox.close();
     }
 }
 

@@ -2,7 +2,8 @@
 //! memory instead of racing in the database.
 //!
 //! [`Registry`] maps (user, session ID) to that session's actor, enforces the bounds and waits
-//! for the last batch when draining; `actor` queues and batches one session's requests; `batch`
+//! for the last batch when draining; `actor` batches one session's requests, which wait in its
+//! `inbox` (a wake-up message only when the actor sleeps); `batch`
 //! plans a batch into writes (folded runs, conditional requests alone) through the
 //! [`Store`](crate::storage::Store) and counts what each cost.
 //! A request is answered with the store's own [`ChangeResult`](crate::domain::session::ChangeResult)
@@ -11,6 +12,7 @@
 
 mod actor;
 mod batch;
+mod inbox;
 mod registry;
 mod version_reads;
 

@@ -32,7 +32,10 @@ use crate::domain::content::Change;
 use crate::domain::identity::{SessionKey, UserId};
 use crate::domain::precondition::Precondition;
 use crate::domain::session::ChangeResult;
-use crate::serializer::actor::{ActorPlaces, ActorSettings, Answer, SessionActor, Update, Waiter};
+use crate::serializer::actor::{
+    ActorPlaces, ActorSettings, Answer, SessionActor, Update, Waiter, Wake,
+};
+use crate::serializer::inbox::{Inbox, Posted};
 use crate::serializer::version_reads::VersionReads;
 use crate::serializer::{Bound, UpdateError};
 use crate::stats::Stats;
@@ -91,6 +94,8 @@ struct SessionHandle {
     addr: Addr<SessionActor>,
     /// The session's places for waiting requests.
     waiting: Arc<Semaphore>,
+    /// Where requests wait for the actor to take them.
+    inbox: Arc<Inbox>,
 }
 
 /// As many places as `limit`, or as a semaphore can hold if that is less.
@@ -183,12 +188,17 @@ impl Registry {
                 .try_acquire_owned()
                 .map_err(|_| self.reject(Bound::WaitingPerSession))?;
             let (reply, answer) = oneshot::channel();
-            // `do_send` ignores mailbox capacity; the places are the bound.
-            handle.addr.do_send(Update {
+            let update = Update {
                 change: change.clone(),
                 precondition: precondition.clone(),
                 waiter: Waiter::new(reply, place),
-            });
+            };
+            match handle.inbox.post(update) {
+                // `do_send` ignores mailbox capacity; the places are the bound (and at most one
+                // wake-up is on its way to an actor).
+                Posted::WakeTheActor => handle.addr.do_send(Wake),
+                Posted::Kept | Posted::Closed => {}
+            }
             match answer.await {
                 Ok(result) => {
                     if let Ok(ChangeResult::QuotaExceeded) = result {
@@ -291,13 +301,16 @@ impl Registry {
             batches: self.inner.batches.clone(),
             idle_timeout: self.inner.settings.idle_timeout,
         };
+        let inbox = Arc::new(Inbox::default());
+        let actor_inbox = inbox.clone();
         let addr = SessionActor::start_in_arbiter(&self.inner.arbiter, move |_| {
-            SessionActor::new(key, actor_id, settings, places)
+            SessionActor::new(key, actor_id, settings, places, actor_inbox)
         });
         SessionHandle {
             actor_id,
             addr,
             waiting: Arc::new(Semaphore::new(self.inner.waiting_per_session)),
+            inbox,
         }
     }
 

@@ -1,6 +1,9 @@
 //! The plugin's duplicate bursts: many identical PUTs at once must store the
 //! content once, and (the collapse) cost one write transaction per session.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use futures_util::future::join_all;
 
 use crate::helpers::{emails, spawn_app, status_and_json};
@@ -98,4 +101,70 @@ async fn repeats_over_many_sessions_share_their_version_reads() {
         (1..=20).contains(&reads),
         "{reads} version reads for 100 sessions"
     );
+}
+
+#[actix_web::test]
+async fn requests_that_come_during_a_write_fold_into_the_next_one_and_are_answered_by_it() {
+    // Arrange: a stored session whose row is locked, and a write of it stuck on that lock.
+    let (app, db, token) = spawn_app().await;
+    let app = Arc::new(app);
+    app.put_form(&token, "during", "subject=first").await;
+    let lock = db.lock_session("during").await;
+    let stuck = actix_web::rt::spawn({
+        let app = app.clone();
+        let token = token.clone();
+        async move { status_and_json(app.put_form(&token, "during", "subject=A").await).await }
+    });
+    let write_waits = async {
+        while db.lock_waiters().await == 0 {
+            actix_web::rt::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    actix_web::rt::time::timeout(Duration::from_secs(10), write_waits)
+        .await
+        .expect("the write never reached the row lock");
+
+    // Act: ten requests come while that write waits; they cannot be part of it.
+    let received = app.stats.snapshot().updates_received;
+    let during = (0..10).map(|_| {
+        let app = app.clone();
+        let token = token.clone();
+        actix_web::rt::spawn(async move {
+            status_and_json(app.put_form(&token, "during", "subject=B").await).await
+        })
+    });
+    let during: Vec<_> = during.collect();
+    while app.stats.snapshot().updates_received < received + 10 {
+        actix_web::rt::time::sleep(Duration::from_millis(5)).await;
+    }
+    actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    drop(lock);
+    let answers = actix_web::rt::time::timeout(Duration::from_secs(10), join_all(during))
+        .await
+        .expect("a request that came during the write was never answered");
+
+    // Assert: the stuck write is answered with its own content, the ten with the write after
+    // it; three writes in all (a request answered by the stuck write would see version 2).
+    let (status, session) = stuck.await.unwrap();
+    assert_eq!(
+        (
+            status,
+            session["version"].as_i64(),
+            session["subject"].as_str()
+        ),
+        (200, Some(2), Some("A"))
+    );
+    for answer in answers {
+        let (status, session) = answer.unwrap();
+        assert_eq!(
+            (
+                status,
+                session["version"].as_i64(),
+                session["subject"].as_str()
+            ),
+            (200, Some(3), Some("B")),
+            "{session}"
+        );
+    }
+    assert_eq!(app.stats.snapshot().write_transactions(), 3);
 }
