@@ -135,11 +135,9 @@ async fn run_on(args: &BenchArgs, database: &BenchDatabase) -> anyhow::Result<()
     eprintln!("/healthz ceiling");
     let ceiling_args = burst_args(&MATRIX[0], &instance, args.scale_down.get());
     let ceiling = burst::measure_ceiling(&ceiling_args).await?;
-    eprintln!("pgbench: the locked-update rate, then the write function's own rate");
-    let locked_update =
-        pgbench::locked_update_rate(database.config(), &url, CONNECTIONS, 10).await?;
-    let write_function =
-        pgbench::write_function_rate(database.config(), &url, CONNECTIONS, 10, &names[0]).await?;
+    eprintln!("pgbench: the locked-update rate and the write function's own rate, alternating");
+    let (locked_update, write_function) =
+        pgbench::compare(database.config(), &url, CONNECTIONS, &names[0]).await?;
     let peak_rss_kib = instance.peak_rss_kib();
     eprintln!("webhooks: {ONE_WRITE_PER_SESSION} without and with them, then a backlog drained");
     let webhook_figures = webhooks::measure(

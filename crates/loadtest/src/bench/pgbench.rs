@@ -5,6 +5,11 @@
 //! - the write function's rate: `apply_email_session_change` called directly, each call the first
 //!   touch of a new session with a subject and three recipients, as the benchmark's `D=1` requests
 //!   are, without the HTTP and the service around it.
+//!
+//! The two alternate in short rounds ([`compare`]): on a shared machine the load of the minute
+//! moves both, so their ratio is read across the same minutes rather than from two runs one
+//! after the other (back to back, 10 s each, the ratio moved between 1.10x and 1.65x in four
+//! runs of one afternoon).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -12,7 +17,7 @@ use std::process::Command;
 use anyhow::Context;
 use tokio_postgres::NoTls;
 
-use crate::burst::service_cpu::{machine_busy_time, micros_per_request};
+use crate::burst::service_cpu::machine_busy_time;
 
 /// Rows the script picks from; many, so clients rarely wait on each other,
 /// as distinct sessions do.
@@ -39,7 +44,13 @@ SELECT version FROM apply_email_session_change(
     p_if_none_match_any => false, p_quota => 0, p_webhooks => false);
 ";
 
-/// What one pgbench run measured.
+/// Rounds of each script, alternating.
+pub const ROUNDS: u32 = 3;
+
+/// Seconds of one round.
+pub const ROUND_SECONDS: u32 = 5;
+
+/// What the rounds of one script measured, together.
 #[derive(Debug, Clone, Copy)]
 pub struct PgbenchRun {
     /// Transactions per second.
@@ -48,14 +59,65 @@ pub struct PgbenchRun {
     pub machine_cpu_us_per_transaction: Option<f64>,
 }
 
-/// Transactions per second of the locked-update script with `clients`
-/// connections for `seconds`.
-pub async fn locked_update_rate(
+/// One round's count and cost, or several rounds' together.
+#[derive(Debug, Clone, Copy)]
+struct Round {
+    transactions: u64,
+    seconds: f64,
+    machine_cpu_us: Option<f64>,
+}
+
+impl Round {
+    /// No round yet.
+    const NONE: Round = Round {
+        transactions: 0,
+        seconds: 0.0,
+        machine_cpu_us: Some(0.0),
+    };
+
+    fn add(self, other: Round) -> Round {
+        Round {
+            transactions: self.transactions + other.transactions,
+            seconds: self.seconds + other.seconds,
+            machine_cpu_us: self
+                .machine_cpu_us
+                .zip(other.machine_cpu_us)
+                .map(|(a, b)| a + b),
+        }
+    }
+
+    fn rate(self) -> PgbenchRun {
+        let transactions = self.transactions.max(1) as f64;
+        PgbenchRun {
+            tps: self.transactions as f64 / self.seconds,
+            machine_cpu_us_per_transaction: self.machine_cpu_us.map(|us| us / transactions),
+        }
+    }
+}
+
+/// The locked update's rate and the write function's (sessions of the user named `user`, created
+/// by the benchmark), each over [`ROUNDS`] rounds of [`ROUND_SECONDS`] with `clients`
+/// connections, the two alternating.
+pub async fn compare(
     config: &tokio_postgres::Config,
     url: &str,
     clients: usize,
-    seconds: u32,
-) -> anyhow::Result<PgbenchRun> {
+    user: &str,
+) -> anyhow::Result<(PgbenchRun, PgbenchRun)> {
+    prepare_locked_rows(config).await?;
+    let user_id = user_id(config, user).await?;
+    let write_function_defines = [format!("user_id={user_id}")];
+    let (mut locked_update, mut write_function) = (Round::NONE, Round::NONE);
+    for _ in 0..ROUNDS {
+        locked_update = locked_update.add(run_pgbench(url, clients, SCRIPT, &[]).await?);
+        write_function = write_function
+            .add(run_pgbench(url, clients, WRITE_FUNCTION_SCRIPT, &write_function_defines).await?);
+    }
+    Ok((locked_update.rate(), write_function.rate()))
+}
+
+/// The rows the locked-update script picks from.
+async fn prepare_locked_rows(config: &tokio_postgres::Config) -> anyhow::Result<()> {
     let client = connect(config).await?;
     client
         .batch_execute(&format!(
@@ -64,32 +126,17 @@ pub async fn locked_update_rate(
         ))
         .await
         .context("preparing the pgbench table")?;
-    run_pgbench(url, clients, seconds, SCRIPT, &[]).await
+    Ok(())
 }
 
-/// Calls per second of the write function with `clients` connections for `seconds`, writing
-/// sessions of the user named `user` (created by the benchmark).
-pub async fn write_function_rate(
-    config: &tokio_postgres::Config,
-    url: &str,
-    clients: usize,
-    seconds: u32,
-    user: &str,
-) -> anyhow::Result<PgbenchRun> {
+/// The ID of the user named `user`.
+async fn user_id(config: &tokio_postgres::Config, user: &str) -> anyhow::Result<i64> {
     let client = connect(config).await?;
-    let user_id: i64 = client
+    Ok(client
         .query_one("SELECT id FROM users WHERE name = $1", &[&user])
         .await
         .with_context(|| format!("looking up the user {user:?}"))?
-        .get(0);
-    run_pgbench(
-        url,
-        clients,
-        seconds,
-        WRITE_FUNCTION_SCRIPT,
-        &[format!("user_id={user_id}")],
-    )
-    .await
+        .get(0))
 }
 
 /// A connection for preparing a run, alive while the returned client is.
@@ -102,15 +149,14 @@ async fn connect(config: &tokio_postgres::Config) -> anyhow::Result<tokio_postgr
     Ok(client)
 }
 
-/// Runs `script` with `clients` connections for `seconds` (variables from `defines`, each
-/// `name=value`); its transactions per second.
+/// Runs `script` with `clients` connections for one round (variables from `defines`, each
+/// `name=value`).
 async fn run_pgbench(
     url: &str,
     clients: usize,
-    seconds: u32,
     script_text: &str,
     defines: &[String],
-) -> anyhow::Result<PgbenchRun> {
+) -> anyhow::Result<Round> {
     let script =
         std::env::temp_dir().join(format!("email-sessions-pgbench-{}.sql", std::process::id()));
     std::fs::write(&script, script_text).context("writing the pgbench script")?;
@@ -125,7 +171,7 @@ async fn run_pgbench(
     let machine_before = machine_busy_time();
     let output = Command::new(&program)
         .args(["-n", "-M", "prepared", "-j", "2"])
-        .args(["-c", &clients.to_string(), "-T", &seconds.to_string()])
+        .args(["-c", &clients.to_string(), "-T", &ROUND_SECONDS.to_string()])
         .args(defines.iter().flat_map(|define| ["-D", define.as_str()]))
         .arg("-f")
         .arg(&script)
@@ -148,11 +194,16 @@ async fn run_pgbench(
     );
     let tps =
         parse_tps(&stdout).with_context(|| format!("no tps line in pgbench output:\n{stdout}"))?;
-    Ok(PgbenchRun {
-        tps,
-        machine_cpu_us_per_transaction: parse_processed(&stdout).and_then(|transactions| {
-            micros_per_request(machine_before, machine_after, transactions)
-        }),
+    let transactions = parse_processed(&stdout)
+        .with_context(|| format!("no transaction count in pgbench output:\n{stdout}"))?;
+    Ok(Round {
+        transactions,
+        // The time pgbench counted its transactions in, without connecting.
+        seconds: transactions as f64 / tps,
+        machine_cpu_us: machine_before
+            .zip(machine_after)
+            .and_then(|(before, after)| after.checked_sub(before))
+            .map(|spent| spent.as_secs_f64() * 1e6),
     })
 }
 
@@ -181,6 +232,23 @@ fn parse_tps(output: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rounds_add_up_to_one_rate() {
+        let round = |transactions, seconds, machine_cpu_us| Round {
+            transactions,
+            seconds,
+            machine_cpu_us,
+        };
+        let both = Round::NONE
+            .add(round(1000, 5.0, Some(200_000.0)))
+            .add(round(3000, 5.0, Some(400_000.0)));
+        let rate = both.rate();
+        assert_eq!(rate.tps, 400.0);
+        assert_eq!(rate.machine_cpu_us_per_transaction, Some(150.0));
+        let unknown = both.add(round(1000, 5.0, None)).rate();
+        assert_eq!(unknown.machine_cpu_us_per_transaction, None);
+    }
 
     #[test]
     fn reads_the_tps_line_of_pgbench_15() {

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use crate::bench::pgbench::PgbenchRun;
+use crate::bench::pgbench::{PgbenchRun, ROUND_SECONDS, ROUNDS};
 use crate::bench::webhooks::WebhookFigures;
 use crate::bench::{DUPLICATE_BURSTS, Measured, ONE_WRITE_PER_SESSION};
 use crate::burst::{LoadSummary, Report, ServerReport};
@@ -149,7 +149,7 @@ pub fn render(inputs: &Inputs<'_>) -> String {
     let _ = writeln!(page);
     let _ = writeln!(
         page,
-        "| pgbench on the same cluster (C = 64, 10 s each) | tps | cost vs the locked update | machine CPU µs / transaction |"
+        "| pgbench on the same cluster (C = 64, {ROUNDS} alternating rounds of {ROUND_SECONDS} s each) | tps | cost vs the locked update | machine CPU µs / transaction |"
     );
     let _ = writeln!(page, "|---|---:|---:|---:|");
     let _ = writeln!(
