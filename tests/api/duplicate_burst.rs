@@ -96,9 +96,12 @@ async fn repeats_over_many_sessions_share_their_version_reads() {
     }
     let after = app.stats.snapshot();
     assert_eq!(after.write_transactions(), before.write_transactions());
+    // Unshared, 100 reads. Shared, 6 to 14 on a quiet machine; CI, loaded by the tests beside
+    // this one, once saw 25 (the repeats reach the actors over a longer time), so the bound only
+    // asks that reads be shared by two sessions at least on average.
     let reads = after.noop_reads - before.noop_reads;
     assert!(
-        (1..=20).contains(&reads),
+        (1..=50).contains(&reads),
         "{reads} version reads for 100 sessions"
     );
 }
