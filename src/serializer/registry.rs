@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use actix::dev::SendError;
 use actix::{Actor, Addr, ArbiterHandle};
 use dashmap::DashMap;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
@@ -194,9 +195,15 @@ impl Registry {
                 waiter: Waiter::new(reply, place),
             };
             match handle.inbox.post(update) {
-                // `do_send` ignores mailbox capacity; the places are the bound (and at most one
-                // wake-up is on its way to an actor).
-                Posted::WakeTheActor => handle.addr.do_send(Wake),
+                // At most one wake-up is on its way to an actor, so its mailbox is never full
+                // (and `do_send` would ignore that anyway). An actor that is gone, or was never
+                // built because its arbiter had stopped, never takes what waits in its inbox:
+                // closing it makes those requests, this one among them, re-route.
+                Posted::WakeTheActor => match handle.addr.try_send(Wake) {
+                    Ok(()) => {}
+                    Err(SendError::Full(wake)) => handle.addr.do_send(wake),
+                    Err(SendError::Closed(_)) => handle.inbox.close(),
+                },
                 Posted::Kept | Posted::Closed => {}
             }
             match answer.await {
