@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use reqwest::Response;
 
-use crate::helpers::{TestApp, TestDb, spawn_app, status_and_json};
+use crate::helpers::{TestApp, TestDb, spawn_app, status_and_json, wait_until};
 
 async fn put_if(
     app: &TestApp,
@@ -246,14 +246,10 @@ async fn if_match_writers_queued_on_one_row_lock_are_judged_on_what_they_find_un
         async move { put_if(app, token, "queued", ("If-Match", "\"1\""), &body).await }
     }));
     let release = async {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while db.lock_waiters().await < 3 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the writers never queued"
-            );
-            actix_web::rt::time::sleep(Duration::from_millis(10)).await;
-        }
+        wait_until("the three writers to queue on the lock", || async {
+            db.lock_waiters().await >= 3
+        })
+        .await;
         lock.batch_execute("ROLLBACK").await.unwrap();
     };
     let (responses, ()) = futures_util::future::join(writers, release).await;

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
-use crate::helpers::{TestDb, start_process};
+use crate::helpers::{TestDb, start_process, wait_until};
 
 #[actix_web::test]
 async fn sigterm_during_a_burst_loses_no_acknowledged_write() {
@@ -71,14 +71,10 @@ async fn sigterm_during_a_burst_loses_no_acknowledged_write() {
         let mut signal_seen = signal_seen.clone();
         signal_seen.wait_for(Option::is_some).await.unwrap();
         let door = service_ref.url.trim_start_matches("http://");
-        let refused = async {
-            while tokio::net::TcpStream::connect(door).await.is_ok() {
-                actix_web::rt::time::sleep(Duration::from_millis(10)).await;
-            }
-        };
-        actix_web::rt::time::timeout(Duration::from_secs(10), refused)
-            .await
-            .expect("the door refuses connections within 10 s of the signal");
+        wait_until("the door to refuse connections", || async {
+            tokio::net::TcpStream::connect(door).await.is_err()
+        })
+        .await;
         door_closed.send_replace(true);
     };
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 
-use crate::helpers::{emails, spawn_app, status_and_json};
+use crate::helpers::{emails, spawn_app, status_and_json, wait_until};
 
 const BODY: &str =
     "to=a1@example.com,A1@Example.com,%22Two%2C+A%22+%3Ca2@example.com%3E&subject=Hello";
@@ -118,14 +118,10 @@ async fn requests_that_come_during_a_write_fold_into_the_next_one_and_are_answer
         let token = token.clone();
         async move { status_and_json(app.put_form(&token, "during", "subject=A").await).await }
     });
-    let write_waits = async {
-        while db.lock_waiters().await == 0 {
-            actix_web::rt::time::sleep(Duration::from_millis(5)).await;
-        }
-    };
-    actix_web::rt::time::timeout(Duration::from_secs(10), write_waits)
-        .await
-        .expect("the write never reached the row lock");
+    wait_until("the write to wait on the row lock", || async {
+        db.lock_waiters().await > 0
+    })
+    .await;
 
     // Act: ten requests come while that write waits; they cannot be part of it.
     let received = app.stats.snapshot().updates_received;
@@ -137,9 +133,10 @@ async fn requests_that_come_during_a_write_fold_into_the_next_one_and_are_answer
         })
     });
     let during: Vec<_> = during.collect();
-    while app.stats.snapshot().updates_received < received + 10 {
-        actix_web::rt::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_until("the ten requests to reach the registry", || async {
+        app.stats.snapshot().updates_received >= received + 10
+    })
+    .await;
     actix_web::rt::time::sleep(Duration::from_millis(50)).await;
     drop(lock);
     let answers = actix_web::rt::time::timeout(Duration::from_secs(10), join_all(during))

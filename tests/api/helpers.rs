@@ -1,9 +1,11 @@
 //! The test harness: a real PostgreSQL (one throwaway cluster per test run,
 //! one fresh database per test) and real HTTP servers on port 0.
 
+use std::future::Future;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Once;
+use std::time::Duration;
 
 use email_sessions::{Application, Lifecycle, Phase, Settings, Stats, run_migrations};
 use loadtest::instance::Instance;
@@ -327,6 +329,23 @@ pub async fn start_process_on(db: &TestDb, settings: &[(&str, &str)], bind: &str
     )
     .await
     .expect("starting email-sessions serve")
+}
+
+/// Waits until `condition` holds, looking every 5 ms; panics naming `what` after 10 s, so a test
+/// whose fix is broken goes red instead of hanging.
+pub async fn wait_until<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let waited = actix_web::rt::time::timeout(Duration::from_secs(10), async {
+        while !condition().await {
+            actix_web::rt::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    waited
+        .await
+        .unwrap_or_else(|_| panic!("waited 10 s for {what}"));
 }
 
 /// A fresh database, one instance on it, and one user's token.
